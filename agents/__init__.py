@@ -1,0 +1,1 @@
+"""Faust agents, one module per processing branch, each launched as its own worker."""

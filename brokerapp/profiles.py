@@ -1,0 +1,690 @@
+"""Survey profiles: the one place that knows where ZTF and LSST alerts keep what branches need.
+
+Branches work on an :class:`AlertView`, a small survey-agnostic summary of one decoded alert,
+and on a few :class:`SurveyProfile` accessors (previous detections, cutouts). Only this module
+knows the field names of each survey's alert schema.
+
+ZTF (``ztf.alert``, schema 3.x/4.x)
+    One alert per ``candid`` (a top-level ``long``, repeated as ``candidate.candid``) on the
+    object ``objectId`` (a string such as ``"ZTF18abcdefg"``). ``candidate`` holds the
+    detection: ``ra``/``dec`` [deg], ``jd`` (Julian date, converted here to MJD as
+    ``jd - 2400000.5``), ``fid`` (filter 1 = g, 2 = r, 3 = i), PSF-fit magnitude ``magpsf``
+    and its error ``sigmapsf`` [mag], ``pid`` (processing ID of the science image; ZTF has no
+    visit ID so this serves as one), and the nearest known solar-system object ``ssnamenr``
+    (its MPC name/number) at ``ssdistnr`` [arcsec]. ZTF writes "no value" as ``-999.0`` for
+    numbers and the string ``"null"`` for strings (see :func:`is_missing`).
+    ``prv_candidates`` mixes earlier detections with upper limits; upper limits have no
+    ``candid`` and are not counted as previous detections. Cutouts are records
+    ``{"fileName", "stampData"}`` whose ``stampData`` is a gzipped FITS image.
+
+LSST (``lsst.v<M>_<m>.alert``, lsst-alert-packet versions 3.0 to 11.1)
+    The triggering detection is ``diaSource``; its ``diaSourceId`` is the alert ID (schemas
+    from 8.0 repeat it as the top-level ``diaSourceId``, schemas before 8.0 have a separate
+    top-level ``alertId``). The object is ``diaObject.diaObjectId`` (or
+    ``diaSource.diaObjectId``); Rubin writes ``0`` for "no object", e.g. for detections
+    attributed to a solar-system object only. Field renames handled here: ``decl`` -> ``dec``
+    and ``midPointTai`` -> ``midpointMjdTai``, ``filterName`` -> ``band``, ``psFlux`` ->
+    ``psfFlux`` (all at 5.0), ``ccdVisitId`` -> ``visit`` (7.0). Fluxes are difference-image
+    PSF fluxes in nJy; the AB magnitude is ``-2.5 log10(flux / nJy) + 31.4`` for positive
+    fluxes, with error ``2.5 / ln(10) * fluxErr / flux``. A solar-system association is
+    ``diaSource.ssObjectId`` (``0`` = none), or the ``ssObject`` (before 8.0), ``ssSource``
+    and ``MPCORB`` / ``mpc_orbits`` records (8.0 on). Cutouts are bare ``bytes``.
+
+An alert is a solar-system detection (:attr:`AlertView.is_solar_system`) exactly when its
+survey names a known solar-system object for it (:attr:`AlertView.ss_name` is not None).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "AB_NJY_ZERO_POINT",
+    "LSST_PROFILE",
+    "MISSING_NUMBER",
+    "MISSING_STRING",
+    "MJD_OFFSET",
+    "ZTF_BANDS",
+    "ZTF_PROFILE",
+    "AlertView",
+    "LsstProfile",
+    "SurveyProfile",
+    "UnknownSurveyError",
+    "ZtfProfile",
+    "is_missing",
+    "profile_for",
+    "view",
+]
+
+MISSING_NUMBER = -999.0
+"""ZTF's marker for "no value" in numeric fields."""
+MISSING_STRING = "null"
+"""ZTF's marker for "no value" in string fields (e.g. ``ssnamenr``)."""
+MJD_OFFSET = 2400000.5
+"""Julian date of MJD 0: ``mjd = jd - MJD_OFFSET``."""
+AB_NJY_ZERO_POINT = 31.4
+"""AB magnitude of a 1 nJy source: ``mag = -2.5 log10(flux / nJy) + AB_NJY_ZERO_POINT``."""
+MAG_PER_RELATIVE_FLUX_ERROR = 2.5 / math.log(10.0)
+"""d(mag) / d(ln flux), about 1.0857: ``mag_err = this * flux_err / flux``."""
+ZTF_BANDS: Mapping[int, str] = {1: "g", 2: "r", 3: "i"}
+"""ZTF filter ID (``fid``) to band name."""
+NO_LSST_ID = 0
+"""Rubin's ID value for "no such object" (``diaObjectId``, ``ssObjectId``)."""
+CUTOUT_KINDS = ("science", "template", "difference")
+"""Keys of the dict returned by :meth:`SurveyProfile.cutouts`."""
+
+
+class UnknownSurveyError(ValueError):
+    """The record is neither a ZTF nor an LSST alert."""
+
+
+def is_missing(value: Any) -> bool:
+    """Tell whether a field value means "no value".
+
+    Parameters
+    ----------
+    value : Any
+        A field of a decoded alert.
+
+    Returns
+    -------
+    bool
+        True for None, NaN, ZTF's numeric marker ``-999.0`` (or ``-999``) and ZTF's string
+        marker ``"null"``; False otherwise (booleans are never missing).
+    """
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return math.isnan(value) or value == MISSING_NUMBER
+    if isinstance(value, int):
+        return value == MISSING_NUMBER
+    if isinstance(value, str):
+        return value == MISSING_STRING
+    return False
+
+
+def _value(value: Any) -> Any:
+    return None if is_missing(value) else value
+
+
+def _float(value: Any) -> float | None:
+    return None if is_missing(value) else float(value)
+
+
+def _first(record: Mapping[str, Any] | None, *names: str) -> Any:
+    """Value of the first of ``names`` present in ``record`` (None if none is, or no record)."""
+    if record is None:
+        return None
+    for name in names:
+        if name in record:
+            return record[name]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """Survey-agnostic summary of one alert.
+
+    Attributes
+    ----------
+    survey : str
+        ``"ztf"`` or ``"lsst"``.
+    alert_id : int
+        ZTF ``candid``; LSST ``diaSource.diaSourceId``.
+    object_id : str or int or None
+        ZTF ``objectId`` (str); LSST ``diaObjectId`` (int), None when there is no diaObject
+        (e.g. solar-system-only detections).
+    ra : float or None
+        Right ascension [deg].
+    dec : float or None
+        Declination [deg].
+    mjd : float or None
+        Time of the detection, MJD (ZTF: start of exposure, UTC; LSST: mid-exposure, TAI).
+    band : str or None
+        Filter name (``"g"``, ``"r"``, ``"i"`` ...).
+    magnitude : float or None
+        ZTF ``magpsf``; LSST AB magnitude from a positive ``psfFlux``.
+    magnitude_error : float or None
+        ZTF ``sigmapsf``; LSST ``1.0857 * psfFluxErr / psfFlux``.
+    flux : float or None
+        LSST difference-image PSF flux [nJy]; None for ZTF.
+    flux_error : float or None
+        Its error [nJy].
+    ss_name : str or None
+        Known solar-system object the detection is attributed to (ZTF ``ssnamenr``; LSST
+        ``ssObjectId`` as a string, else the MPC designation).
+    ss_distance_arcsec : float or None
+        ZTF ``ssdistnr``: distance to that object [arcsec]; None for LSST.
+    is_solar_system : bool
+        ``ss_name is not None``.
+    visit_id : int or None
+        ZTF ``candidate.pid`` (processing ID of the science image); LSST ``diaSource.visit``
+        (``ccdVisitId`` before 7.0).
+    n_previous : int
+        Number of previous detections carried by the alert (upper limits excluded).
+    has_cutouts : bool
+        Whether at least one image cutout is attached.
+    """
+
+    survey: str
+    alert_id: int
+    object_id: str | int | None
+    ra: float | None
+    dec: float | None
+    mjd: float | None
+    band: str | None
+    magnitude: float | None
+    magnitude_error: float | None
+    flux: float | None
+    flux_error: float | None
+    ss_name: str | None
+    ss_distance_arcsec: float | None
+    is_solar_system: bool
+    visit_id: int | None
+    n_previous: int
+    has_cutouts: bool
+
+
+class SurveyProfile:
+    """How one survey's alert records name what branches need (base class).
+
+    Subclasses implement the field accessors; :meth:`view` assembles them.
+
+    Attributes
+    ----------
+    survey : str
+        Short survey name, the :attr:`AlertView.survey` value.
+    """
+
+    survey = ""
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Tell whether ``record`` looks like an alert of this survey.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        bool
+            True when the survey's identifying fields are present.
+        """
+        raise NotImplementedError
+
+    def alert_id(self, record: Mapping[str, Any]) -> int:
+        """Return the alert's unique ID.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        int
+            The ID.
+        """
+        raise NotImplementedError
+
+    def object_id(self, record: Mapping[str, Any]) -> str | int | None:
+        """Return the ID of the astronomical object the alert belongs to, if any.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        str or int or None
+            The survey's object ID.
+        """
+        raise NotImplementedError
+
+    def ra_dec(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return the detection's position.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        tuple of (float or None, float or None)
+            Right ascension and declination [deg].
+        """
+        raise NotImplementedError
+
+    def mjd(self, record: Mapping[str, Any]) -> float | None:
+        """Return the detection's time as MJD.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        float or None
+            Modified Julian date.
+        """
+        raise NotImplementedError
+
+    def band(self, record: Mapping[str, Any]) -> str | None:
+        """Return the filter the detection was made in.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        str or None
+            Band name.
+        """
+        raise NotImplementedError
+
+    def magnitude(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return the detection's magnitude and its error.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        tuple of (float or None, float or None)
+            Magnitude and error [mag].
+        """
+        raise NotImplementedError
+
+    def flux(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return the detection's flux and its error, where the survey gives one.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        tuple of (float or None, float or None)
+            Flux and error [nJy].
+        """
+        raise NotImplementedError
+
+    def solar_system(self, record: Mapping[str, Any]) -> tuple[str | None, float | None]:
+        """Return the known solar-system object the detection is attributed to.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        tuple of (str or None, float or None)
+            Its name and its distance from the detection [arcsec], each None when unknown.
+        """
+        raise NotImplementedError
+
+    def visit_id(self, record: Mapping[str, Any]) -> int | None:
+        """Return the ID of the exposure the detection comes from.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        int or None
+            Visit (or processing) ID.
+        """
+        raise NotImplementedError
+
+    def previous_detections(self, record: Mapping[str, Any]) -> list[dict]:
+        """Return the earlier detections of the object carried by the alert.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        list of dict
+            Previous detections in the survey's own record layout (upper limits excluded);
+            empty when there are none.
+        """
+        raise NotImplementedError
+
+    def cutouts(self, record: Mapping[str, Any]) -> dict[str, bytes | None]:
+        """Return the image cutouts.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        dict of str to bytes or None
+            Keys ``"science"``, ``"template"``, ``"difference"``; values are the image bytes
+            (FITS; gzipped for ZTF) or None when absent.
+        """
+        raise NotImplementedError
+
+    def with_alert_id(self, record: Mapping[str, Any], new_id: int) -> dict:
+        """Return a copy of ``record`` carrying a new alert ID.
+
+        Only the containers on the path to the ID are copied (shallow copies); the input is not
+        modified. Used by the test producer to replay sample files with fresh IDs.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+        new_id : int
+            The new ID.
+
+        Returns
+        -------
+        dict
+            The copy, with ``new_id`` everywhere the survey keeps the alert ID.
+        """
+        raise NotImplementedError
+
+    def view(self, record: Mapping[str, Any]) -> AlertView:
+        """Summarise ``record`` as an :class:`AlertView`.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert of this survey.
+
+        Returns
+        -------
+        AlertView
+            The summary.
+        """
+        ra, dec = self.ra_dec(record)
+        magnitude, magnitude_error = self.magnitude(record)
+        flux, flux_error = self.flux(record)
+        ss_name, ss_distance = self.solar_system(record)
+        cutouts = self.cutouts(record)
+        return AlertView(
+            survey=self.survey,
+            alert_id=self.alert_id(record),
+            object_id=self.object_id(record),
+            ra=ra,
+            dec=dec,
+            mjd=self.mjd(record),
+            band=self.band(record),
+            magnitude=magnitude,
+            magnitude_error=magnitude_error,
+            flux=flux,
+            flux_error=flux_error,
+            ss_name=ss_name,
+            ss_distance_arcsec=ss_distance,
+            is_solar_system=ss_name is not None,
+            visit_id=self.visit_id(record),
+            n_previous=len(self.previous_detections(record)),
+            has_cutouts=any(image is not None for image in cutouts.values()),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ZtfProfile(SurveyProfile):
+    """Field layout of ZTF alerts (``ztf.alert`` schemas 3.x and 4.x)."""
+
+    survey = "ztf"
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Tell whether the record has ``candidate`` and ``objectId``."""
+        return "candidate" in record and "objectId" in record
+
+    def alert_id(self, record: Mapping[str, Any]) -> int:
+        """Return the top-level ``candid`` (else ``candidate.candid``)."""
+        candid = record.get("candid")
+        return int(candid if candid is not None else record["candidate"]["candid"])
+
+    def object_id(self, record: Mapping[str, Any]) -> str | None:
+        """Return ``objectId``, e.g. ``"ZTF18abcdefg"``."""
+        return _value(record.get("objectId"))
+
+    def ra_dec(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return ``candidate.ra`` and ``candidate.dec`` [deg]."""
+        candidate = record["candidate"]
+        return _float(candidate.get("ra")), _float(candidate.get("dec"))
+
+    def mjd(self, record: Mapping[str, Any]) -> float | None:
+        """Return ``candidate.jd - 2400000.5`` (start of exposure)."""
+        jd = _float(record["candidate"].get("jd"))
+        return None if jd is None else jd - MJD_OFFSET
+
+    def band(self, record: Mapping[str, Any]) -> str | None:
+        """Return ``candidate.fid`` as a band name (1 = g, 2 = r, 3 = i)."""
+        return ZTF_BANDS.get(record["candidate"].get("fid"))
+
+    def magnitude(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return ``candidate.magpsf`` and ``candidate.sigmapsf``."""
+        candidate = record["candidate"]
+        return _float(candidate.get("magpsf")), _float(candidate.get("sigmapsf"))
+
+    def flux(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return ``(None, None)``: ZTF alerts give magnitudes, not fluxes."""
+        return None, None
+
+    def solar_system(self, record: Mapping[str, Any]) -> tuple[str | None, float | None]:
+        """Return ``candidate.ssnamenr`` (``"null"`` -> None) and ``candidate.ssdistnr``."""
+        candidate = record["candidate"]
+        name = _value(candidate.get("ssnamenr"))
+        return (None if name is None else str(name)), _float(candidate.get("ssdistnr"))
+
+    def visit_id(self, record: Mapping[str, Any]) -> int | None:
+        """Return ``candidate.pid``, the processing ID of the science image."""
+        return _value(record["candidate"].get("pid"))
+
+    def previous_detections(self, record: Mapping[str, Any]) -> list[dict]:
+        """Return the ``prv_candidates`` entries with a ``candid`` (not upper limits)."""
+        return [
+            previous
+            for previous in record.get("prv_candidates") or ()
+            if previous.get("candid") is not None
+        ]
+
+    def cutouts(self, record: Mapping[str, Any]) -> dict[str, bytes | None]:
+        """Return the ``stampData`` (gzipped FITS) of the three ``cutout*`` records."""
+        images: dict[str, bytes | None] = {}
+        for kind in CUTOUT_KINDS:
+            cutout = record.get("cutout" + kind.capitalize())
+            images[kind] = None if cutout is None else cutout.get("stampData")
+        return images
+
+    def with_alert_id(self, record: Mapping[str, Any], new_id: int) -> dict:
+        """Return a copy with ``candid`` and ``candidate.candid`` set to ``new_id``.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded ZTF alert.
+        new_id : int
+            The new candidate ID.
+
+        Returns
+        -------
+        dict
+            The shallow copy (``candidate`` copied too).
+        """
+        copy = dict(record)
+        copy["candid"] = new_id
+        copy["candidate"] = {**record["candidate"], "candid": new_id}
+        return copy
+
+
+class LsstProfile(SurveyProfile):
+    """Field layout of Rubin alerts, every lsst-alert-packet schema version (3.0 to 11.1)."""
+
+    survey = "lsst"
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Tell whether the record has a ``diaSource``."""
+        return "diaSource" in record
+
+    def alert_id(self, record: Mapping[str, Any]) -> int:
+        """Return ``diaSource.diaSourceId``."""
+        return int(record["diaSource"]["diaSourceId"])
+
+    def object_id(self, record: Mapping[str, Any]) -> int | None:
+        """Return ``diaObject.diaObjectId``, else ``diaSource.diaObjectId``; ``0`` -> None."""
+        for holder in (record.get("diaObject"), record["diaSource"]):
+            object_id = _value(_first(holder, "diaObjectId"))
+            if object_id is not None and object_id != NO_LSST_ID:
+                return int(object_id)
+        return None
+
+    def ra_dec(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return ``diaSource.ra`` and ``diaSource.dec`` (``decl`` before 5.0) [deg]."""
+        source = record["diaSource"]
+        return _float(source.get("ra")), _float(_first(source, "dec", "decl"))
+
+    def mjd(self, record: Mapping[str, Any]) -> float | None:
+        """Return ``diaSource.midpointMjdTai`` (``midPointTai`` before 5.0)."""
+        return _float(_first(record["diaSource"], "midpointMjdTai", "midPointTai"))
+
+    def band(self, record: Mapping[str, Any]) -> str | None:
+        """Return ``diaSource.band`` (``filterName`` before 5.0)."""
+        return _value(_first(record["diaSource"], "band", "filterName"))
+
+    def flux(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return ``diaSource.psfFlux``/``psfFluxErr`` (``psFlux``/``psFluxErr`` < 5.0) [nJy]."""
+        source = record["diaSource"]
+        return (
+            _float(_first(source, "psfFlux", "psFlux")),
+            _float(_first(source, "psfFluxErr", "psFluxErr")),
+        )
+
+    def magnitude(self, record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        """Return the AB magnitude of a positive PSF flux, None for zero or negative flux."""
+        flux, flux_error = self.flux(record)
+        if flux is None or flux <= 0.0:
+            return None, None
+        magnitude = -2.5 * math.log10(flux) + AB_NJY_ZERO_POINT
+        error = None if flux_error is None else MAG_PER_RELATIVE_FLUX_ERROR * flux_error / flux
+        return magnitude, error
+
+    def solar_system(self, record: Mapping[str, Any]) -> tuple[str | None, float | None]:
+        """Return the first non-zero ``ssObjectId`` (as str), else the MPC designation."""
+        for holder in ("diaSource", "ssSource", "ssObject", "MPCORB", "mpc_orbits"):
+            ss_object_id = _value(_first(record.get(holder), "ssObjectId"))
+            if ss_object_id is not None and ss_object_id != NO_LSST_ID:
+                return str(ss_object_id), None
+        for holder in ("ssSource", "MPCORB", "mpc_orbits"):
+            designation = _value(_first(record.get(holder), "designation", "mpcDesignation"))
+            if designation:
+                return str(designation), None
+        return None, None
+
+    def visit_id(self, record: Mapping[str, Any]) -> int | None:
+        """Return ``diaSource.visit`` (``ccdVisitId`` before 7.0)."""
+        return _value(_first(record["diaSource"], "visit", "ccdVisitId"))
+
+    def previous_detections(self, record: Mapping[str, Any]) -> list[dict]:
+        """Return ``prvDiaSources`` (empty list when null)."""
+        return list(record.get("prvDiaSources") or ())
+
+    def cutouts(self, record: Mapping[str, Any]) -> dict[str, bytes | None]:
+        """Return the ``cutoutScience``/``cutoutTemplate``/``cutoutDifference`` bytes."""
+        return {kind: record.get("cutout" + kind.capitalize()) for kind in CUTOUT_KINDS}
+
+    def with_alert_id(self, record: Mapping[str, Any], new_id: int) -> dict:
+        """Return a copy with ``diaSource.diaSourceId`` (and top-level copies) set to ``new_id``.
+
+        The top-level ``diaSourceId`` (schemas 8.0 on) and ``alertId`` (before 8.0) are
+        rewritten too when present, so every ID in the record agrees.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded LSST alert.
+        new_id : int
+            The new diaSource ID.
+
+        Returns
+        -------
+        dict
+            The shallow copy (``diaSource`` copied too).
+        """
+        copy = dict(record)
+        for name in ("diaSourceId", "alertId"):
+            if name in copy:
+                copy[name] = new_id
+        copy["diaSource"] = {**record["diaSource"], "diaSourceId": new_id}
+        return copy
+
+
+ZTF_PROFILE = ZtfProfile()
+"""The ZTF profile."""
+LSST_PROFILE = LsstProfile()
+"""The LSST profile."""
+_PROFILES: tuple[SurveyProfile, ...] = (ZTF_PROFILE, LSST_PROFILE)
+
+
+def profile_for(record: Mapping[str, Any]) -> SurveyProfile:
+    """Pick the profile of the survey that produced ``record``.
+
+    Parameters
+    ----------
+    record : Mapping
+        A decoded alert. ZTF alerts have ``candidate`` and ``objectId``; LSST alerts have
+        ``diaSource``.
+
+    Returns
+    -------
+    SurveyProfile
+        :data:`ZTF_PROFILE` or :data:`LSST_PROFILE`.
+
+    Raises
+    ------
+    UnknownSurveyError
+        If the record matches neither survey.
+    """
+    for profile in _PROFILES:
+        if profile.matches(record):
+            return profile
+    fields = ", ".join(sorted(record)[:8])
+    raise UnknownSurveyError(f"record is neither a ZTF nor an LSST alert (fields: {fields})")
+
+
+def view(record: Mapping[str, Any]) -> AlertView:
+    """Summarise an alert of any supported survey.
+
+    Parameters
+    ----------
+    record : Mapping
+        A decoded alert.
+
+    Returns
+    -------
+    AlertView
+        The survey-agnostic summary.
+
+    Raises
+    ------
+    UnknownSurveyError
+        If the record matches neither survey.
+    """
+    return profile_for(record).view(record)

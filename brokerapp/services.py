@@ -1,0 +1,640 @@
+"""Start, stop and inspect the real local services: Apache Kafka (KRaft) and Apicurio Registry.
+
+Nothing here is a stand-in: the Kafka broker is the Apache Kafka server resolved from Maven
+Central by ``deploy/kafka/pom.xml``; the registry is Apicurio Registry's runnable archive
+resolved by ``deploy/apicurio/pom.xml``. Both run as JVMs on 127.0.0.1, detached from the
+calling process, with their data, logs and pid files under the services home
+(``Settings.home``, default ``./var``)::
+
+    var/lib/kafka/*.jar                 class path of the brokers (mvn dependency:copy-dependencies)
+    var/lib/apicurio/                   the unpacked registry archive
+    var/kafka-local/node-N/             server.properties and log dirs of local broker N
+    var/kafka-upstream/node-1/          the upstream stand-in cluster (``--upstream``)
+    var/run/<service>.pid, var/log/<service>.log
+
+Clusters run in KRaft combined mode (each node is broker and controller). Broker ``N`` of a
+cluster whose first broker port is ``P`` listens on ``P + 2(N-1)`` and its controller on the
+port above that. A three-broker cluster has replication factor 3 and
+``min.insync.replicas=2`` for every topic it creates by default, so one broker can be killed
+in fault tests. The registries store their schemas in Kafka (``kafkasql`` storage, one journal
+topic per registry), so restarting a registry loses nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from brokerapp.settings import Settings
+
+DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
+KAFKA_POM = DEPLOY_DIR / "kafka" / "pom.xml"
+KAFKA_LOG4J = DEPLOY_DIR / "kafka" / "log4j2.properties"
+APICURIO_POM = DEPLOY_DIR / "apicurio" / "pom.xml"
+
+#: Seconds a service gets to stop on SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 60.0
+#: Seconds between readiness probes while waiting for a service.
+POLL_SECONDS = 0.5
+
+
+class ServiceError(RuntimeError):
+    """A service could not be installed, started or stopped; the message says why."""
+
+
+@dataclass
+class Service:
+    """One JVM process managed by this module.
+
+    Parameters
+    ----------
+    name : str
+        Stable name, used for the pid and log files (e.g. ``kafka-local-1``).
+    kind : str
+        ``kafka`` or ``registry``.
+    port : int
+        The port clients use; readiness is probed there.
+    command : list of str
+        The full command line.
+    cwd : Path
+        Working directory of the process.
+    ready : callable
+        Returns True once the service answers its clients.
+    """
+
+    name: str
+    kind: str
+    port: int
+    command: list[str]
+    cwd: Path
+    ready: Callable[[], bool] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What ``services status`` reports for one service."""
+
+    name: str
+    pid: int | None
+    running: bool
+    answering: bool
+    port: int
+
+    def line(self) -> str:
+        """Return a one-line human-readable status."""
+        state = "up" if self.answering else ("starting" if self.running else "down")
+        pid = self.pid if self.running else "-"
+        return f"{self.name:<22} {state:<9} port {self.port:<6} pid {pid}"
+
+
+class Services:
+    """Install, start, stop and report the local services of one services home.
+
+    Parameters
+    ----------
+    settings : Settings
+        Addresses, heap sizes, home folder and time-outs.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.home = settings.data_dir
+        self.lib = self.home / "lib"
+        self.run_dir = self.home / "run"
+        self.log_dir = self.home / "log"
+
+    # ------------------------------------------------------------------ install
+    def install(self) -> None:
+        """Resolve the Kafka jars and the Apicurio archive from Maven Central if missing."""
+        self._install_kafka()
+        self._install_apicurio()
+
+    def _install_kafka(self) -> None:
+        target = self.lib / "kafka"
+        stamp = target / ".pom-sha256"
+        digest = _sha256(KAFKA_POM)
+        if stamp.exists() and stamp.read_text() == digest:
+            return
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        _mvn(
+            KAFKA_POM,
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={target}",
+            "-DincludeScope=runtime",
+        )
+        stamp.write_text(digest)
+
+    def _install_apicurio(self) -> None:
+        target = self.lib / "apicurio"
+        stamp = target / ".pom-sha256"
+        digest = _sha256(APICURIO_POM)
+        if stamp.exists() and stamp.read_text() == digest:
+            return
+        shutil.rmtree(target, ignore_errors=True)
+        download = self.lib / "apicurio-download"
+        shutil.rmtree(download, ignore_errors=True)
+        download.mkdir(parents=True)
+        _mvn(APICURIO_POM, "dependency:copy", f"-DoutputDirectory={download}")
+        archives = list(download.glob("*.tar.gz"))
+        if len(archives) != 1:
+            raise ServiceError(f"expected one Apicurio archive in {download}, found {archives}")
+        target.mkdir(parents=True)
+        with tarfile.open(archives[0]) as tar:
+            tar.extractall(target, filter="data")
+        shutil.rmtree(download)
+        stamp.write_text(digest)
+
+    def _apicurio_jar(self) -> Path:
+        jars = sorted((self.lib / "apicurio").glob("*-runner.jar")) or sorted(
+            (self.lib / "apicurio").glob("**/quarkus-run.jar")
+        )
+        if not jars:
+            raise ServiceError("Apicurio runner jar not found; run `brokerapp services install`")
+        return jars[0]
+
+    # ------------------------------------------------------------------ plans
+    def kafka_nodes(self, cluster: str, brokers: int) -> list[Service]:
+        """Return the broker services of one cluster (``local`` or ``upstream``).
+
+        Parameters
+        ----------
+        cluster : str
+            ``local`` (ports from ``kafka_bootstrap``) or ``upstream``.
+        brokers : int
+            1 or 3.
+
+        Returns
+        -------
+        list of Service
+            One service per broker, not yet started.
+        """
+        base = (
+            self.settings.kafka_port()
+            if cluster == "local"
+            else self.settings.upstream_kafka_port()
+        )
+        ports = [base + 2 * i for i in range(brokers)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{p + 1}" for i, p in enumerate(ports))
+        bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
+        nodes = []
+        for i, port in enumerate(ports):
+            node_id = i + 1
+            node_dir = self.home / f"kafka-{cluster}" / f"node-{node_id}"
+            props = self._kafka_properties(node_id, port, voters, node_dir, brokers)
+            nodes.append(
+                Service(
+                    name=f"kafka-{cluster}-{node_id}",
+                    kind="kafka",
+                    port=port,
+                    command=self._java(self.settings.kafka_heap, KAFKA_LOG4J)
+                    + ["kafka.Kafka", str(node_dir / "server.properties")],
+                    cwd=node_dir,
+                    ready=_kafka_ready(bootstrap, brokers),
+                )
+            )
+            node_dir.mkdir(parents=True, exist_ok=True)
+            (node_dir / "server.properties").write_text(props)
+        return nodes
+
+    def _kafka_properties(
+        self, node_id: int, port: int, voters: str, node_dir: Path, brokers: int
+    ) -> str:
+        replication = 3 if brokers >= 3 else 1
+        min_isr = 2 if brokers >= 3 else 1
+        max_bytes = self.settings.max_message_bytes
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": node_id,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": node_dir / "data",
+            "num.partitions": 1,
+            "default.replication.factor": replication,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": replication,
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": replication,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "group.initial.rebalance.delay.ms": 0,
+            "message.max.bytes": max_bytes,
+            "replica.fetch.max.bytes": max_bytes,
+            "socket.request.max.bytes": max(max_bytes * 2, 104857600),
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def registry(self, cluster: str) -> Service:
+        """Return the Apicurio Registry service of one side (``local`` or ``upstream``).
+
+        Parameters
+        ----------
+        cluster : str
+            ``local`` (port from ``registry_url``, storage in the local Kafka) or
+            ``upstream`` (port from ``upstream_registry_url``, storage in the upstream Kafka).
+
+        Returns
+        -------
+        Service
+            The registry service, not yet started.
+        """
+        if cluster == "local":
+            port, url = self.settings.registry_port(), self.settings.registry_url
+            bootstrap = self.settings.kafka_bootstrap
+        else:
+            port, url = self.settings.upstream_registry_port(), self.settings.upstream_registry_url
+            bootstrap = self.settings.upstream_bootstrap
+        workdir = self.home / f"registry-{cluster}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        options = {
+            "quarkus.http.port": port,
+            "quarkus.http.host": "127.0.0.1",
+            "quarkus.http.limits.max-body-size": "16M",
+            "apicurio.storage.kind": "kafkasql",
+            "apicurio.kafkasql.bootstrap.servers": bootstrap,
+            "apicurio.kafkasql.topic": f"_registry-{cluster}-journal",
+            "apicurio.kafkasql.snapshots.topic": f"_registry-{cluster}-snapshots",
+            "quarkus.log.level": "WARN",
+            "quarkus.log.category.\"io.apicurio\".level": "INFO",
+        }
+        command = [
+            "java",
+            f"-Xms{self.settings.registry_heap}",
+            f"-Xmx{self.settings.registry_heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            *(f"-D{k}={v}" for k, v in options.items()),
+            "-jar",
+            str(self._apicurio_jar()),
+        ]
+        return Service(
+            name=f"registry-{cluster}",
+            kind="registry",
+            port=port,
+            command=command,
+            cwd=workdir,
+            ready=_registry_ready(url),
+        )
+
+    def _java(self, heap: str, log4j: Path) -> list[str]:
+        return [
+            "java",
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j.as_uri()}",
+            "-cp",
+            str(self.lib / "kafka" / "*"),
+        ]
+
+    # ------------------------------------------------------------------ start/stop
+    def format_cluster(self, cluster: str, nodes: list[Service]) -> None:
+        """Format KRaft storage of every node of a cluster, once, with one cluster ID.
+
+        Parameters
+        ----------
+        cluster : str
+            ``local`` or ``upstream``.
+        nodes : list of Service
+            The cluster's broker services.
+
+        Raises
+        ------
+        ServiceError
+            If the cluster was formatted earlier with another broker count.
+        """
+        cluster_dir = self.home / f"kafka-{cluster}"
+        layout_file = cluster_dir / "layout.json"
+        if layout_file.exists():
+            layout = json.loads(layout_file.read_text())
+            if layout["brokers"] != len(nodes):
+                raise ServiceError(
+                    f"the {cluster} cluster under {cluster_dir} was formatted with "
+                    f"{layout['brokers']} broker(s), not {len(nodes)}; "
+                    "run `brokerapp services reset` to wipe it first"
+                )
+            cluster_id = layout["cluster_id"]
+        else:
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        for node in nodes:
+            if (node.cwd / "data" / "meta.properties").exists():
+                continue
+            cmd = self._java("256m", KAFKA_LOG4J) + [
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(node.cwd / "server.properties"),
+                "--ignore-formatted",
+            ]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise ServiceError(
+                    f"formatting {node.name} failed ({done.returncode}): {done.stderr.strip()}"
+                    f" {done.stdout.strip()}"
+                )
+        layout_file.write_text(json.dumps({"brokers": len(nodes), "cluster_id": cluster_id}))
+
+    def start(self, service: Service) -> None:
+        """Start a service in its own session unless it already runs.
+
+        Parameters
+        ----------
+        service : Service
+            What to start.
+        """
+        if self.pid(service.name) is not None:
+            return
+        if _port_open(service.port):
+            raise ServiceError(
+                f"port {service.port} of {service.name} is taken by a process this home "
+                "did not start; stop it or choose other ports in the settings"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{service.name}.log", "ab") as log:
+            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                service.command,
+                cwd=service.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._pid_file(service.name).write_text(str(proc.pid))
+
+    def wait_ready(self, services: list[Service]) -> None:
+        """Wait until every service answers, or raise with the tail of its log.
+
+        Parameters
+        ----------
+        services : list of Service
+            Started services.
+
+        Raises
+        ------
+        ServiceError
+            When a service dies or does not answer within ``startup_timeout``.
+        """
+        deadline = time.monotonic() + self.settings.startup_timeout
+        pending = list(services)
+        while pending:
+            for service in list(pending):
+                if self.pid(service.name) is None:
+                    raise ServiceError(f"{service.name} exited:\n{self.log_tail(service.name)}")
+                if service.ready():
+                    pending.remove(service)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(s.name for s in pending)
+                raise ServiceError(
+                    f"{names} did not answer within {self.settings.startup_timeout:.0f} s:\n"
+                    + self.log_tail(pending[0].name)
+                )
+            if pending:
+                time.sleep(POLL_SECONDS)
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """Stop one service; kill it if it outlives the grace period.
+
+        Parameters
+        ----------
+        name : str
+            Service name.
+        sig : int
+            First signal to send (``SIGKILL`` for crash tests).
+        grace : float
+            Seconds to wait before ``SIGKILL``.
+
+        Returns
+        -------
+        bool
+            True if a running process was stopped.
+        """
+        pid = self.pid(name)
+        if pid is None:
+            self._pid_file(name).unlink(missing_ok=True)
+            return False
+        _signal_group(pid, sig)
+        deadline = time.monotonic() + grace
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+        self._pid_file(name).unlink(missing_ok=True)
+        return True
+
+    def up(self, brokers: int = 1, upstream: bool = False, registry: bool = True) -> list[Service]:
+        """Install if needed, format and start the local (and upstream) services.
+
+        Parameters
+        ----------
+        brokers : int
+            Brokers of the local cluster: 1, or 3 for fault tests.
+        upstream : bool
+            Also start the upstream stand-in cluster and its registry.
+        registry : bool
+            Start the schema registries.
+
+        Returns
+        -------
+        list of Service
+            Everything that now runs.
+        """
+        if brokers not in (1, 3):
+            raise ServiceError("--brokers takes 1 or 3")
+        self.install()
+        clusters = ["local"] + (["upstream"] if upstream else [])
+        started: list[Service] = []
+        for cluster in clusters:
+            nodes = self.kafka_nodes(cluster, brokers if cluster == "local" else 1)
+            self.format_cluster(cluster, nodes)
+            for node in nodes:
+                self.start(node)
+            started += nodes
+        self.wait_ready(started)
+        if registry:
+            registries = [self.registry(cluster) for cluster in clusters]
+            for reg in registries:
+                self.start(reg)
+            self.wait_ready(registries)
+            started += registries
+        return started
+
+    def down(self) -> list[str]:
+        """Stop every service of this home, registries first.
+
+        Returns
+        -------
+        list of str
+            Names of the services that were running.
+        """
+        names = self.known_names()
+        order = sorted(names, key=lambda n: (not n.startswith("registry"), n))
+        return [name for name in order if self.stop(name)]
+
+    def reset(self) -> None:
+        """Stop everything and delete all service data (jars are kept)."""
+        self.down()
+        for sub in ("kafka-local", "kafka-upstream", "registry-local", "registry-upstream"):
+            shutil.rmtree(self.home / sub, ignore_errors=True)
+
+    # ------------------------------------------------------------------ status
+    def known_names(self) -> list[str]:
+        """Return the names of services with a pid file in this home."""
+        if not self.run_dir.exists():
+            return []
+        return sorted(p.stem for p in self.run_dir.glob("*.pid"))
+
+    def status(self) -> list[ServiceState]:
+        """Report every service this home knows of (running or not).
+
+        Returns
+        -------
+        list of ServiceState
+            One entry per service.
+        """
+        states = []
+        for service in self._all_planned():
+            pid = self.pid(service.name)
+            running = pid is not None
+            states.append(
+                ServiceState(
+                    name=service.name,
+                    pid=pid,
+                    running=running,
+                    answering=running and _port_open(service.port),
+                    port=service.port,
+                )
+            )
+        return states
+
+    def _all_planned(self) -> list[Service]:
+        planned: list[Service] = []
+        for cluster in ("local", "upstream"):
+            layout_file = self.home / f"kafka-{cluster}" / "layout.json"
+            if layout_file.exists():
+                brokers = json.loads(layout_file.read_text())["brokers"]
+                planned += self.kafka_nodes(cluster, brokers)
+                if (self.lib / "apicurio").exists():
+                    planned.append(self.registry(cluster))
+        return planned
+
+    def pid(self, name: str) -> int | None:
+        """Return the pid of a running service, or None."""
+        pid_file = self._pid_file(name)
+        if not pid_file.exists():
+            return None
+        pid = int(pid_file.read_text())
+        return pid if _alive(pid) else None
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        """Return the last lines of a service's log."""
+        log = self.log_dir / f"{name}.log"
+        if not log.exists():
+            return "(no log)"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+    def _pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+
+def _mvn(pom: Path, *args: str) -> None:
+    if shutil.which("mvn") is None:
+        raise ServiceError("Maven (mvn) is not installed: `apt-get install maven`")
+    cmd = ["mvn", "-q", "-B", "-f", str(pom), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ServiceError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    shutil.rmtree(pom.parent / "target", ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        waited = 0
+    if waited == pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().split(") ", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
+    return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _kafka_ready(bootstrap: str, brokers: int) -> Callable[[], bool]:
+    first_port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    def ready() -> bool:
+        if not _port_open(first_port):
+            return False
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000})
+        try:
+            metadata = admin.list_topics(timeout=2)
+        except Exception:  # noqa: BLE001 - any client error means "not ready yet"
+            return False
+        return len(metadata.brokers) >= brokers
+
+    return ready
+
+
+def _registry_ready(url: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/subjects", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready

@@ -1,0 +1,126 @@
+"""Typed settings of the broker, read once from ``BROKER_``-prefixed environment variables.
+
+Every component receives the one :class:`Settings` object built by :func:`load_settings`
+(the CLI builds it at start-up and passes it on, e.g. to ``create_app(settings)``); nothing
+reads the environment at import time. Each field below can be set as ``BROKER_<FIELD>``
+(upper case), e.g. ``BROKER_KAFKA_BOOTSTRAP=127.0.0.1:9092``.
+
+Addresses name the local services that ``brokerapp services up`` starts; the ports those
+services listen on are taken from these addresses, so there is one source of truth for each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The broker's configuration (env prefix ``BROKER_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="BROKER_", extra="forbid")
+
+    home: Path = Field(
+        Path("var"),
+        description="Folder for service data, logs, pid files and downloaded jars "
+        "(relative paths are taken from the working directory).",
+    )
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description="Bootstrap servers of the local Kafka cluster (comma separated host:port). "
+        "The first entry's port is the port `services up` gives broker 1; the KRaft "
+        "controller listens on that port + 1.",
+    )
+    upstream_bootstrap: str = Field(
+        "127.0.0.1:9192",
+        description="Bootstrap servers of the upstream cluster (Rubin/ZTF side). "
+        "`services up --upstream` starts a single-broker stand-in there for tests and the demo.",
+    )
+    registry_url: str = Field(
+        "http://127.0.0.1:8081/apis/ccompat/v7",
+        description="Base URL of the local schema registry's Confluent-compatible REST API. "
+        "Point it at a Confluent Schema Registry or Karapace to replace Apicurio.",
+    )
+    upstream_registry_url: str = Field(
+        "http://127.0.0.1:8082/apis/ccompat/v7",
+        description="Base URL of the upstream schema registry (read by the gateway only).",
+    )
+    alerts_topic: str = Field(
+        "alerts", description="The local buffer topic every branch reads from."
+    )
+    ztf_topic_pattern: str = Field(
+        "ztf_{date}_programid1",
+        description="Name of an upstream ZTF daily topic; `{date}` becomes YYYYMMDD.",
+    )
+    lsst_topic_pattern: str = Field(
+        "lsst-alerts-{date}",
+        description="Name of an upstream LSST daily topic; `{date}` becomes YYYYMMDD.",
+    )
+    max_message_bytes: int = Field(
+        10 * 1024 * 1024,
+        description="Largest Kafka message the brokers, producers and consumers accept "
+        "(alerts with cutouts reach 190 kB; raise all limits together).",
+    )
+    kafka_heap: str = Field("512m", description="JVM heap (-Xms and -Xmx) of each Kafka broker.")
+    registry_heap: str = Field("384m", description="JVM heap of each Apicurio Registry.")
+    startup_timeout: float = Field(
+        180.0, description="Seconds `services up` waits for each service to answer."
+    )
+    store: str = Field(
+        "rocksdb://",
+        description="Faust table store URL (`rocksdb://` in deploy, `memory://` in unit tests).",
+    )
+    web_bind: str = Field("127.0.0.1", description="Address each worker's web view binds to.")
+    web_port: int = Field(6066, description="Port of the worker's web view.")
+    mariadb_password: SecretStr = Field(
+        SecretStr(""), description="Password of the MariaDB account the sinks use."
+    )
+
+    @property
+    def data_dir(self) -> Path:
+        """Absolute services home."""
+        return self.home.resolve()
+
+    def kafka_port(self) -> int:
+        """Port of broker 1 of the local cluster, from the first bootstrap address."""
+        return _port_of(self.kafka_bootstrap.split(",")[0])
+
+    def upstream_kafka_port(self) -> int:
+        """Port of the upstream stand-in broker, from the first upstream bootstrap address."""
+        return _port_of(self.upstream_bootstrap.split(",")[0])
+
+    def registry_port(self) -> int:
+        """Port of the local registry, from its URL."""
+        return urlparse(self.registry_url).port or 80
+
+    def upstream_registry_port(self) -> int:
+        """Port of the upstream registry, from its URL."""
+        return urlparse(self.upstream_registry_url).port or 80
+
+    def masked(self) -> dict:
+        """Return the effective settings as JSON-ready values, secrets masked."""
+        return self.model_dump(mode="json")
+
+
+def _port_of(address: str) -> int:
+    """Return the port of a ``host:port`` address."""
+    return int(address.rsplit(":", 1)[1])
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with explicit overrides on top.
+
+    Parameters
+    ----------
+    **overrides
+        Field values that win over the environment (used by the CLI and tests).
+
+    Returns
+    -------
+    Settings
+        The one settings object to pass on.
+    """
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Faust table declarations (RocksDB-backed in deploy, in memory in unit tests)."""
