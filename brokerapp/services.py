@@ -273,7 +273,7 @@ class Services:
             "apicurio.kafkasql.topic": f"_registry-{cluster}-journal",
             "apicurio.kafkasql.snapshots.topic": f"_registry-{cluster}-snapshots",
             "quarkus.log.level": "WARN",
-            "quarkus.log.category.\"io.apicurio\".level": "INFO",
+            'quarkus.log.category."io.apicurio".level': "INFO",
         }
         command = [
             "java",

@@ -1,0 +1,43 @@
+# The two commands a new machine needs: `make demo` and `make test`. `make help` lists the rest.
+PYTHON ?= python3
+BROKER := $(PYTHON) -m brokerapp
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install services down demo test unit lint format bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## Install Java, Maven, the Python package and the Maven-resolved Kafka and Apicurio
+	@command -v java >/dev/null && command -v mvn >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null)
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(BROKER) services install
+
+services: install ## Start local and upstream Kafka and schema registries (left running)
+	$(BROKER) services up --upstream
+
+down: ## Stop every service
+	$(BROKER) services down
+
+demo: services ## The main job: sample alerts into upstream daily topics, shown as they arrive
+	PYTHON=$(PYTHON) bash deploy/demo.sh
+
+test: install ## Every test tier against real servers started (and stopped) here
+	PYTHON=$(PYTHON) bash deploy/test.sh
+
+unit: ## Unit and agent tests only (no servers)
+	$(PYTHON) -m pytest -q tests/unit tests/agents
+
+lint: ## Check style (ruff, no fixes)
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+format: ## Rewrite files to the project style
+	$(PYTHON) -m ruff check --fix .
+	$(PYTHON) -m ruff format .
+
+bench: services ## Print decode and produce benchmarks (nothing asserted)
+	$(PYTHON) bench/bench_decode.py
+	$(PYTHON) bench/bench_produce.py

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Start the real services, run every test tier, and stop the services even when tests fail.
+# Services this script did not start (already running before it) are left running.
+set -euo pipefail
+PYTHON=${PYTHON:-python3}
+started_here=0
+if ! $PYTHON -m brokerapp services status | grep -q '^registry-upstream .* up '; then
+  started_here=1
+fi
+stop() { [ "$started_here" = 1 ] && $PYTHON -m brokerapp services down || true; }
+trap stop EXIT
+$PYTHON -m brokerapp services up --upstream
+$PYTHON -m ruff check .
+$PYTHON -m pytest -q -p no:cacheprovider tests "$@"

@@ -1,0 +1,44 @@
+"""Fixtures of the integration tier: the real services started by `brokerapp services up`.
+
+`make test` starts Kafka and the registries (local and upstream) before pytest runs and stops
+them afterwards; these fixtures only check that they answer and hand out unique topic names.
+"""
+
+import re
+import uuid
+
+import pytest
+
+from brokerapp.services import Services
+from brokerapp.settings import load_settings
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def services(settings):
+    svc = Services(settings)
+    down = [s.name for s in svc.status() if not s.answering]
+    names = {s.name for s in svc.status()}
+    if not {"kafka-local-1", "registry-local"} <= names or down:
+        pytest.fail(
+            f"services not answering ({down or 'none set up'}): "
+            "run `brokerapp services up --upstream` first (make test does)"
+        )
+    return svc
+
+
+@pytest.fixture
+def unique_topic(request):
+    """A topic name no other test (or earlier run) uses."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", request.node.name)[:60]
+    return f"test-{stem}-{uuid.uuid4().hex[:8]}"
