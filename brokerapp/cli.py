@@ -162,8 +162,11 @@ def _cluster(settings: Settings, upstream: bool) -> tuple[str, str]:
     help="Partitions of target topics that do not exist yet.",
 )
 @click.option("--upstream", is_flag=True, help="Send to the upstream cluster and registry.")
-@click.option("--replace", is_flag=True,
-              help="Delete the target topics first (a clean slate for demos and tests).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Delete the target topics first (a clean slate for demos and tests).",
+)
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.pass_obj
 def produce(
