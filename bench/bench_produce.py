@@ -25,7 +25,8 @@ def main():
     parser.add_argument("--count", type=int, default=5000)
     args = parser.parse_args()
     settings = load_settings()
-    print(f"{'survey':<6} {'mode':<11} {'alerts':>7} {'alerts/s':>9} {'MB/s':>7}  (send only; values pre-encoded)")
+    print(f"{'survey':<6} {'mode':<11} {'alerts':>7} {'alerts/s':>9} {'MB/s':>7}")
+    print("(send only: values are pre-encoded)")
     for survey in ("ztf", "lsst"):
         sources = prod.load_files(str(DATA / survey))
         for mode in prod.MODES:

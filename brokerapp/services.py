@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 
@@ -483,8 +484,14 @@ class Services:
             started += registries
         return started
 
-    def down(self) -> list[str]:
+    def down(self, grace: float = STOP_GRACE_SECONDS) -> list[str]:
         """Stop every service of this home, registries first.
+
+        Parameters
+        ----------
+        grace : float
+            Seconds each service gets after SIGTERM before it is killed (a broker that has
+            lost its controller quorum never finishes a clean shutdown).
 
         Returns
         -------
@@ -493,7 +500,7 @@ class Services:
         """
         names = self.known_names()
         order = sorted(names, key=lambda n: (not n.startswith("registry"), n))
-        return [name for name in order if self.stop(name)]
+        return [name for name in order if self.stop(name, grace=grace)]
 
     def reset(self) -> None:
         """Stop everything and delete all service data (jars are kept)."""
@@ -517,7 +524,7 @@ class Services:
             One entry per service.
         """
         states = []
-        for service in self._all_planned():
+        for service in self.planned():
             pid = self.pid(service.name)
             running = pid is not None
             states.append(
@@ -531,7 +538,8 @@ class Services:
             )
         return states
 
-    def _all_planned(self) -> list[Service]:
+    def planned(self) -> list[Service]:
+        """Return every service this home was set up with (running or not)."""
         planned: list[Service] = []
         for cluster in ("local", "upstream"):
             layout_file = self.home / f"kafka-{cluster}" / "layout.json"
@@ -631,9 +639,14 @@ def _kafka_ready(bootstrap: str, brokers: int) -> Callable[[], bool]:
 
 
 def _registry_ready(url: str) -> Callable[[], bool]:
+    # Apicurio answers /subjects while it is still replaying its Kafka journal after a restart
+    # (schemas then 404); its Quarkus readiness endpoint turns 200 only once that is done.
+    parts = urlparse(url)
+    health = f"{parts.scheme}://{parts.netloc}/health/ready"
+
     def ready() -> bool:
         try:
-            return httpx.get(f"{url}/subjects", timeout=2.0).status_code == 200
+            return httpx.get(health, timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
 

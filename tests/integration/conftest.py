@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from brokerapp.services import Services
+from brokerapp.services import ServiceError, Services
 from brokerapp.settings import load_settings
 
 
@@ -27,13 +27,13 @@ def settings():
 @pytest.fixture(scope="session")
 def services(settings):
     svc = Services(settings)
-    down = [s.name for s in svc.status() if not s.answering]
-    names = {s.name for s in svc.status()}
-    if not {"kafka-local-1", "registry-local"} <= names or down:
-        pytest.fail(
-            f"services not answering ({down or 'none set up'}): "
-            "run `brokerapp services up --upstream` first (make test does)"
-        )
+    planned = svc.planned()
+    if not {"kafka-local-1", "registry-local"} <= {s.name for s in planned}:
+        pytest.fail("no services set up: run `brokerapp services up --upstream` (make test does)")
+    try:
+        svc.wait_ready(planned)
+    except ServiceError as exc:
+        pytest.fail(f"services not answering: {exc}")
     return svc
 
 
