@@ -212,16 +212,20 @@ def produce(
     if mode == "confluent":
 
         async def register() -> None:
+            wanted = {
+                (f"{t}-value", s.schema.fingerprint): s.schema
+                for s, t in zip(sources, source_topics, strict=True)
+            }
             async with RegistryClient(registry_url) as registry:
-                for source, target in zip(sources, source_topics, strict=True):
-                    got = await registry.register(f"{target}-value", source.schema.raw, schema_id)
+                for (subject, fingerprint), schema in wanted.items():
+                    got = await registry.register(subject, schema.raw, schema_id)
                     if schema_id is not None and got != schema_id:
                         click.echo(
-                            f"registry gave schema ID {got}, not {schema_id} "
-                            "(no Confluent IMPORT mode there)",
+                            f"{subject}: registry gave schema ID {got}, not {schema_id} "
+                            "(it has no Confluent IMPORT mode)",
                             err=True,
                         )
-                    schema_ids[source.schema.fingerprint] = got
+                    schema_ids[fingerprint] = got
 
         asyncio.run(register())
     encoder = prod.Encoder(mode, schema_ids)

@@ -134,7 +134,22 @@ _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (zlib.error, OSError, EOFE
 """What the block decompressors raise on corrupt data (``bz2``/``lzma`` raise OSError)."""
 
 
-class DecodeError(Exception):
+class _CodecError(Exception):
+    """Common form of :class:`DecodeError` and :class:`EncodeError`."""
+
+    verb = ""
+
+    def __init__(self, mode: str, reason: str, schema_id: int | None = None):
+        super().__init__(mode, reason, schema_id)
+        self.mode = mode
+        self.reason = reason
+        self.schema_id = schema_id
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.verb} failed (schema_id={self.schema_id}): {self.reason}"
+
+
+class DecodeError(_CodecError):
     """Raised for any failure to decode; wraps library errors.
 
     Parameters
@@ -158,17 +173,10 @@ class DecodeError(Exception):
         As given.
     """
 
-    def __init__(self, mode: str, reason: str, schema_id: int | None = None):
-        super().__init__(mode, reason, schema_id)
-        self.mode = mode
-        self.reason = reason
-        self.schema_id = schema_id
-
-    def __str__(self) -> str:
-        return f"{self.mode} decode failed (schema_id={self.schema_id}): {self.reason}"
+    verb = "decode"
 
 
-class EncodeError(Exception):
+class EncodeError(_CodecError):
     """Raised when a record cannot be encoded (it does not match the schema, or no schema).
 
     Parameters
@@ -190,14 +198,7 @@ class EncodeError(Exception):
         As given.
     """
 
-    def __init__(self, mode: str, reason: str, schema_id: int | None = None):
-        super().__init__(mode, reason, schema_id)
-        self.mode = mode
-        self.reason = reason
-        self.schema_id = schema_id
-
-    def __str__(self) -> str:
-        return f"{self.mode} encode failed (schema_id={self.schema_id}): {self.reason}"
+    verb = "encode"
 
 
 class RegistryUnavailable(Exception):  # noqa: N818 - name fixed by the codec API

@@ -23,6 +23,7 @@ the night of each alert (UTC date of its MJD), or of ``--date``.
 
 from __future__ import annotations
 
+import copy
 import glob
 import time
 from collections.abc import Callable, Iterator
@@ -108,7 +109,9 @@ def simulate(count: int, version: str = "9.0", seed: int = 0) -> list[SourceAler
     random.seed(seed)
     numpy.random.seed(seed)
     codec = SchemaFileCodec.lsst(version)
-    records = [simulate_alert(codec.schema.raw, keepNull=[]) for _ in range(count)]
+    # simulate_alert rewrites the schema it is given (unions it picked null for become "null"):
+    # hand it a copy each time so the cached schema stays the official one.
+    records = [simulate_alert(copy.deepcopy(codec.schema.raw), keepNull=[]) for _ in range(count)]
     return [SourceAlert(r, codec.schema, f"simulated-{version}-{i}") for i, r in enumerate(records)]
 
 

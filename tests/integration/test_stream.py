@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import fastavro
+import fastavro.schema
 import pytest
 from aiokafka import AIOKafkaConsumer
+from lsst.alert.packet.schema import get_schema_path
 
 from brokerapp import produce as prod
 from brokerapp.codecs import (
@@ -166,3 +168,19 @@ def test_looped_alerts_get_fresh_ids(services, settings, unique_topic):
     originals = {fastavro_record(p)[1]["candid"] for p in DATA.glob("ztf/*.avro")}
     assert len(set(candids)) == 54
     assert originals <= set(candids)
+
+
+def test_simulated_lsst_alerts_are_valid_official_schema_alerts(services, settings, unique_topic):
+    out = cli("produce", "--simulate", "10", "-t", unique_topic, "--count", "30", "--no-progress")
+    assert "produced 30 alerts" in out
+    received = asyncio.run(consume(settings, unique_topic, 30))
+    official = fastavro.schema.load_schema(Path(get_schema_path(9, 0)) / "lsst.v9_0.alert.avsc")
+
+    async def records():
+        async with RegistryClient(settings.registry_url) as registry:
+            codec = ConfluentCodec(registry)
+            return [(await codec.decode(m.value))[1] for m in received]
+
+    decoded = asyncio.run(records())
+    assert all(fastavro.validate(r, official, raise_errors=False) for r in decoded)
+    assert len({r["diaSource"]["diaSourceId"] for r in decoded}) == 30
