@@ -1,0 +1,270 @@
+"""Tests of brokerapp.gateway against real ZTF and LSST alerts.
+
+Expected values come from ``struct`` and plain fastavro (``reader``, ``schemaless_reader``,
+``schemaless_writer``), never from the code under test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+
+import fastavro
+import pytest
+
+from brokerapp.codecs import DecodeError, InlineCodec
+from brokerapp.gateway import (
+    SchemaIdMap,
+    deadletter_headers,
+    reframe_container,
+    rewrite_schema_id,
+    trace_headers,
+    upstream_schema_id,
+)
+
+DATA = Path(__file__).parents[1] / "data"
+ZTF_FILES = sorted((DATA / "ztf").glob("*.avro"))
+LSST_FILES = sorted((DATA / "lsst").glob("*.avro"))
+
+
+def read_container(path: Path) -> tuple[dict, list[dict]]:
+    with path.open("rb") as handle:
+        reader = fastavro.reader(handle)
+        return reader.writer_schema, list(reader)
+
+
+def header_schema(path: Path) -> dict:
+    """The writer schema exactly as the container header states it."""
+    with path.open("rb") as handle:
+        return json.loads(fastavro.reader(handle).metadata["avro.schema"])
+
+
+def lsst_message(path: Path, schema_id: int) -> tuple[bytes, bytes, dict, dict]:
+    """A Confluent-framed LSST alert: (message, body, writer schema, record)."""
+    schema, records = read_container(path)
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, schema, records[0])
+    body = buffer.getvalue()
+    return struct.pack(">bI", 0, schema_id) + body, body, schema, records[0]
+
+
+def plain_decode(body: bytes, schema: dict) -> dict:
+    buffer = io.BytesIO(body)
+    record = fastavro.schemaless_reader(buffer, schema)
+    assert buffer.tell() == len(body)
+    return record
+
+
+@pytest.mark.parametrize("path", LSST_FILES[:3], ids=lambda p: p.stem)
+def test_rewrite_schema_id_swaps_id_and_keeps_body(path):
+    message, body, schema, record = lsst_message(path, 17)
+    out = rewrite_schema_id(message, 90_210)
+    assert struct.unpack(">bI", out[:5]) == (0, 90_210)
+    assert out[5:] == body
+    assert len(out) == len(message)
+    assert plain_decode(out[5:], schema) == record
+
+
+def test_rewrite_schema_id_does_not_decode_body():
+    # A body that is not Avro at all is still copied byte for byte.
+    message = struct.pack(">bI", 0, 3) + b"\xff\xfe not avro"
+    assert rewrite_schema_id(message, 2**32 - 1) == b"\x00\xff\xff\xff\xff\xff\xfe not avro"
+    assert rewrite_schema_id(struct.pack(">bI", 0, 3), 4) == b"\x00\x00\x00\x00\x04"
+
+
+def test_rewrite_schema_id_rejects_out_of_range_local_id():
+    message, *_ = lsst_message(LSST_FILES[0], 1)
+    with pytest.raises(ValueError):
+        rewrite_schema_id(message, 2**32)
+    with pytest.raises(ValueError):
+        rewrite_schema_id(message, -1)
+
+
+def test_upstream_schema_id_reads_big_endian_id():
+    message, *_ = lsst_message(LSST_FILES[0], 0x01020304)
+    assert upstream_schema_id(message) == 16909060
+    assert upstream_schema_id(b"\x00\xff\xff\xff\xff") == 4294967295
+
+
+BAD_FRAMES = {
+    "empty": b"",
+    "short": b"\x00\x00\x00\x01",
+    "wrong-magic": b"\x01\x00\x00\x00\x07avro",
+    "container": b"Obj\x01rest-of-container",
+}
+
+
+@pytest.mark.parametrize("value", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_bad_frames_raise_decode_error(value):
+    with pytest.raises(DecodeError) as upstream:
+        upstream_schema_id(value)
+    assert upstream.value.mode == "confluent"
+    with pytest.raises(DecodeError) as rewrite:
+        rewrite_schema_id(value, 5)
+    assert rewrite.value.mode == "confluent"
+
+
+@pytest.mark.parametrize("path", ZTF_FILES[:3] + LSST_FILES[:1], ids=lambda p: p.stem)
+def test_reframe_container_gives_bodies_plain_fastavro_decodes(path):
+    writer_schema, expected = read_container(path)
+    schema, bodies = reframe_container(path.read_bytes(), InlineCodec())
+    assert len(bodies) == len(expected) == 1
+    assert schema.raw == header_schema(path)
+    assert plain_decode(bodies[0], writer_schema) == expected[0]
+    # The caller frames the body with the local ID; that is a valid Confluent message.
+    message = struct.pack(">bI", 0, 42) + bodies[0]
+    assert upstream_schema_id(message) == 42
+    assert plain_decode(rewrite_schema_id(message, 43)[5:], writer_schema) == expected[0]
+
+
+def test_reframe_container_with_several_records_and_deflate():
+    writer_schema, expected = read_container(ZTF_FILES[0])
+    _, second = read_container(ZTF_FILES[1])
+    records = expected + second
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, writer_schema, records, codec="deflate")
+    container = buffer.getvalue()
+    # The records as plain fastavro reads them back from this container (the second alert
+    # comes from a file with another schema version, so it is shaped by the first's schema).
+    written = list(fastavro.reader(io.BytesIO(container)))
+    assert len(written) == 2
+    schema, bodies = reframe_container(container, InlineCodec())
+    assert schema.name == "ztf.alert"
+    assert [plain_decode(body, writer_schema) for body in bodies] == written
+    assert written[0] == expected[0]
+
+
+def test_reframe_container_rejects_non_container():
+    message, *_ = lsst_message(LSST_FILES[0], 1)
+    with pytest.raises(DecodeError) as excinfo:
+        reframe_container(message, InlineCodec())
+    assert excinfo.value.mode == "inline"
+    truncated = ZTF_FILES[0].read_bytes()[:200]
+    with pytest.raises(DecodeError):
+        reframe_container(truncated, InlineCodec())
+
+
+def test_trace_headers_keep_upstream_and_add_origin():
+    upstream = [("producer", b"rubin"), ("trace-id", b"\x00\x01"), ("producer", b"again")]
+    headers = trace_headers(upstream, "lsst-alerts-2025-01-02", 7, 123456789, 1735776000123)
+    assert headers == [
+        ("producer", b"rubin"),
+        ("trace-id", b"\x00\x01"),
+        ("producer", b"again"),
+        ("origin-topic", b"lsst-alerts-2025-01-02"),
+        ("origin-partition", b"7"),
+        ("origin-offset", b"123456789"),
+        ("origin-timestamp", b"1735776000123"),
+    ]
+    assert upstream == [("producer", b"rubin"), ("trace-id", b"\x00\x01"), ("producer", b"again")]
+
+
+def test_trace_headers_without_upstream_headers():
+    expected = [
+        ("origin-topic", b"ztf_20250102_programid1"),
+        ("origin-partition", b"0"),
+        ("origin-offset", b"0"),
+        ("origin-timestamp", b"1"),
+    ]
+    assert trace_headers(None, "ztf_20250102_programid1", 0, 0, 1) == expected
+    assert trace_headers([], "ztf_20250102_programid1", 0, 0, 1) == expected
+
+
+def test_trace_headers_do_not_stack_on_remirror():
+    first = trace_headers([("producer", b"rubin")], "upstream", 1, 10, 1000)
+    second = trace_headers(first, "alerts", 2, 20, 2000)
+    assert second == [
+        ("producer", b"rubin"),
+        ("origin-topic", b"alerts"),
+        ("origin-partition", b"2"),
+        ("origin-offset", b"20"),
+        ("origin-timestamp", b"2000"),
+    ]
+    names = [name for name, _ in second]
+    assert len(names) - len(set(names)) == 0
+    # Other headers that merely start with "origin" are kept.
+    kept = trace_headers([("origin-site", b"chile")], "t", 0, 0, 0)
+    assert kept[0] == ("origin-site", b"chile")
+
+
+def test_trace_headers_reject_non_integer_numbers():
+    with pytest.raises(TypeError):
+        trace_headers(None, "t", 0, 1.5, 0)
+
+
+def test_deadletter_headers_carry_reason_mode_and_schema_id():
+    error = DecodeError("confluent", "unknown schema ID", schema_id=314)
+    headers = deadletter_headers(str(error), error, "lsst-alerts", 3, 99)
+    assert headers == [
+        ("error-reason", b"confluent decode failed (schema_id=314): unknown schema ID"),
+        ("error-mode", b"confluent"),
+        ("error-schema-id", b"314"),
+        ("origin-topic", b"lsst-alerts"),
+        ("origin-partition", b"3"),
+        ("origin-offset", b"99"),
+    ]
+
+
+def test_deadletter_headers_from_a_real_bad_frame():
+    try:
+        upstream_schema_id(b"\x07abc")
+    except DecodeError as error:
+        headers = dict(deadletter_headers("bad frame", error, "t", 0, 5))
+    assert headers["error-reason"] == b"bad frame"
+    assert headers["error-mode"] == b"confluent"
+    assert "error-schema-id" not in headers
+    assert headers["origin-offset"] == b"5"
+
+
+def test_deadletter_headers_for_other_errors():
+    headers = deadletter_headers("registry said 409 — conflict", RuntimeError("x"), "t", 1, 2)
+    assert headers == [
+        ("error-reason", "registry said 409 — conflict".encode()),
+        ("error-mode", b"unknown"),
+        ("origin-topic", b"t"),
+        ("origin-partition", b"1"),
+        ("origin-offset", b"2"),
+    ]
+
+
+def test_schema_id_map():
+    ids = SchemaIdMap()
+    assert len(ids) == 0
+    assert ids.get(5) is None
+    ids.put(5, 1)
+    ids.put(700, 2)
+    assert ids.get(5) == 1
+    assert ids.get(700) == 2
+    assert len(ids) == 2
+    assert 5 in ids and 6 not in ids
+    assert ids.items() == [(5, 1), (700, 2)]
+    assert ids.as_dict() == {5: 1, 700: 2}
+    ids.put(5, 9)
+    assert ids.get(5) == 9
+    assert len(ids) == 2
+
+
+def test_schema_id_map_snapshots_and_initial_values():
+    ids = SchemaIdMap({1: 10, 2: 20})
+    snapshot = ids.as_dict()
+    snapshot[3] = 30
+    items = ids.items()
+    ids.put(4, 40)
+    assert ids.get(3) is None
+    assert items == [(1, 10), (2, 20)]
+    assert SchemaIdMap(ids.as_dict()).as_dict() == {1: 10, 2: 20, 4: 40}
+
+
+@pytest.mark.parametrize("pair", [(-1, 1), (1, -1), (2**32, 1), (1, 2**32)])
+def test_schema_id_map_rejects_out_of_range_ids(pair):
+    ids = SchemaIdMap()
+    with pytest.raises(ValueError):
+        ids.put(*pair)
+    assert len(ids) == 0
+
+
+def test_schema_id_map_rejects_non_integer_ids():
+    with pytest.raises(TypeError):
+        SchemaIdMap().put("5", 1)
