@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -39,13 +41,12 @@ def ensure_topics(
         [NewTopic(t, num_partitions=partitions, config=config or {}) for t in missing],
         operation_timeout=ADMIN_TIMEOUT,
     )
-    for topic, future in futures.items():
+    for future in futures.values():
         try:
             future.result()
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
-        del topic
     return missing
 
 
@@ -64,8 +65,6 @@ def delete_topics(bootstrap: str, topics: list[str]) -> list[str]:
     list of str
         The topics deleted.
     """
-    import time
-
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = [t for t in topics if t in admin.list_topics(timeout=ADMIN_TIMEOUT).topics]
     if not existing:

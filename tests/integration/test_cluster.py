@@ -1,6 +1,7 @@
 """The three-broker option for fault tests: replicated topics survive a killed broker."""
 
 import signal
+import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
@@ -30,7 +31,12 @@ def test_three_brokers_replicate_and_take_writes_with_one_killed(cluster):
     bootstrap = ",".join(f"127.0.0.1:{BASE_PORT + 2 * i}" for i in range(3))
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic("replicated", 3)])["replicated"].result()
-    metadata = admin.list_topics(timeout=30)
+    # A created topic reaches every broker's metadata a moment later: ask until it is there.
+    for _ in range(100):
+        metadata = admin.list_topics(timeout=30)
+        if "replicated" in metadata.topics and metadata.topics["replicated"].partitions:
+            break
+        time.sleep(0.2)
     assert len(metadata.brokers) == 3
     assert all(len(p.replicas) == 3 for p in metadata.topics["replicated"].partitions.values())
     configs = admin.describe_configs([ConfigResource("topic", "replicated")])
