@@ -51,6 +51,63 @@ class Settings(BaseSettings):
     alerts_topic: str = Field(
         "alerts", description="The local buffer topic every branch reads from."
     )
+    alerts_partitions: int = Field(
+        12,
+        ge=1,
+        description="Partition count the gateway gives the `alerts` topic when it creates it. "
+        "Raise it later with `brokerapp topics grow` (Kafka cannot shrink a topic).",
+    )
+    alerts_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000,
+        ge=-1,
+        description="`retention.ms` of the `alerts` buffer (7 days; -1 keeps everything). "
+        "Its `cleanup.policy` is `delete`.",
+    )
+    gateway_topic_patterns: list[str] = Field(
+        [r"^ztf_\d{8}_programid1$", r"^lsst-alerts-.*$"],
+        description="Regular expressions of the upstream topics the gateway mirrors "
+        "(JSON list in the environment).",
+    )
+    gateway_group: str = Field(
+        "brokerapp-gateway",
+        description="Consumer group of the gateway on the upstream cluster; its committed "
+        "offsets say what has been mirrored.",
+    )
+    gateway_deadletter_topic: str = Field(
+        "gateway-deadletter",
+        description="Local topic for upstream messages the gateway cannot mirror, with the "
+        "reason in the `error-reason` header.",
+    )
+    gateway_batch: int = Field(
+        500,
+        ge=1,
+        description="Most upstream messages the gateway takes per fetch; also the most "
+        "duplicates one partition can get from a gateway crash.",
+    )
+    gateway_metadata_max_age_ms: int = Field(
+        30_000,
+        ge=1000,
+        description="How often (ms) the gateway refreshes upstream metadata, so a new daily "
+        "topic matching a pattern is mirrored within this time.",
+    )
+    gateway_retry_attempts: int = Field(
+        8,
+        ge=0,
+        description="Registry failures (unreachable, unknown schema ID) the gateway retries "
+        "per message, pausing its partition, before it dead-letters the message.",
+    )
+    gateway_retry_backoff: float = Field(
+        0.5,
+        gt=0,
+        description="Seconds before the first retry; each further retry waits twice as long, "
+        "up to `gateway_retry_backoff_max`.",
+    )
+    gateway_retry_backoff_max: float = Field(
+        30.0, gt=0, description="Longest wait (s) between two retries of the gateway."
+    )
+    gateway_web_port: int = Field(
+        6066, description="Port of the gateway worker's web view (status page)."
+    )
     ztf_topic_pattern: str = Field(
         "ztf_{date}_programid1",
         description="Name of an upstream ZTF daily topic; `{date}` becomes YYYYMMDD.",
