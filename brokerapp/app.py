@@ -19,7 +19,7 @@ def kafka_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{address.strip()}" for address in bootstrap.split(","))
 
 
-def create_app(settings: Settings, branch: str) -> faust.App:
+def create_app(settings: Settings, branch: str, web_port: int | None = None) -> faust.App:
     """Build the Faust app of one branch.
 
     Parameters
@@ -29,6 +29,9 @@ def create_app(settings: Settings, branch: str) -> faust.App:
     branch : str
         Stable branch name (``gateway``, ``ssfilter`` ...); it becomes the app id suffix, so
         renaming it orphans the branch's committed offsets and tables.
+    web_port : int, optional
+        Port of this branch's web view (default ``settings.web_port``); each worker on a host
+        needs its own.
 
     Returns
     -------
@@ -36,12 +39,12 @@ def create_app(settings: Settings, branch: str) -> faust.App:
         Configured, with no agents yet.
     """
     return faust.App(
-        f"brokerapp-{branch}",
+        f"{settings.app_prefix}-{branch}",
         broker=kafka_url(settings.kafka_bootstrap),
         store=settings.store,
-        datadir=str(settings.data_dir / "faust" / branch),
+        datadir=str(settings.faust_dir / branch),
         web_bind=settings.web_bind,
-        web_port=settings.web_port,
+        web_port=settings.web_port if web_port is None else web_port,
         web_host=settings.web_bind,
         autodiscover=False,
         producer_max_request_size=settings.max_message_bytes,

@@ -29,8 +29,13 @@ Header values are bytes: numbers as ASCII decimal, text as UTF-8.
 
 from __future__ import annotations
 
+import bisect
+import math
 import operator
+import re
+from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from brokerapp.codecs import (
     CONFLUENT_HEADER_SIZE,
@@ -43,6 +48,10 @@ from brokerapp.codecs import (
 )
 
 __all__ = [
+    "LatencyWindow",
+    "alerts_topic_config",
+    "backoff_delay",
+    "combined_pattern",
     "ERROR_MODE",
     "ERROR_REASON",
     "ERROR_SCHEMA_ID",
@@ -352,3 +361,206 @@ class SchemaIdMap:
             Upstream ID to local ID.
         """
         return dict(self._ids)
+
+
+def combined_pattern(patterns: Iterable[str]) -> str:
+    """Return one regular expression matching a topic when any of ``patterns`` matches it.
+
+    Parameters
+    ----------
+    patterns : iterable of str
+        Regular expressions (Python syntax, matched from the start of the topic name as
+        Kafka clients do).
+
+    Returns
+    -------
+    str
+        ``(?:p1)|(?:p2)...``.
+
+    Raises
+    ------
+    ValueError
+        If no pattern is given or one does not compile.
+    """
+    patterns = list(patterns)
+    if not patterns:
+        raise ValueError("no upstream topic pattern given")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad upstream topic pattern {pattern!r}: {exc}") from exc
+    return "|".join(f"(?:{pattern})" for pattern in patterns)
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
+    """Seconds to wait before retry number ``attempt`` (1 for the first retry).
+
+    Parameters
+    ----------
+    attempt : int
+        Retry number, from 1.
+    initial : float
+        Wait before the first retry.
+    maximum : float
+        Longest wait.
+
+    Returns
+    -------
+    float
+        ``min(maximum, initial * 2 ** (attempt - 1))``.
+    """
+    if attempt < 1:
+        raise ValueError(f"retry numbers start at 1, not {attempt}")
+    exponent = min(attempt - 1, 64)
+    return min(maximum, initial * 2.0**exponent)
+
+
+def alerts_topic_config(retention_ms: int, max_message_bytes: int) -> dict[str, str]:
+    """Topic configuration of the local ``alerts`` buffer.
+
+    The buffer keeps messages for ``retention_ms`` and deletes older segments. Its timestamps
+    are the broker's append times (``LogAppendTime``): retention and replay by time then count
+    from arrival in the buffer, and the gateway reads the latency it adds from its delivery
+    reports. The upstream timestamp travels in the ``origin-timestamp`` header.
+
+    Parameters
+    ----------
+    retention_ms : int
+        ``retention.ms`` (-1 keeps everything).
+    max_message_bytes : int
+        Largest message the topic accepts.
+
+    Returns
+    -------
+    dict of str to str
+        Kafka topic configuration.
+    """
+    return {
+        "retention.ms": str(retention_ms),
+        "cleanup.policy": "delete",
+        "message.timestamp.type": "LogAppendTime",
+        "max.message.bytes": str(max_message_bytes),
+    }
+
+
+_LATENCY_BINS_PER_DECADE = 50
+_LATENCY_MIN_MS = 0.01
+
+
+def _bin_of(latency_ms: float) -> int:
+    if latency_ms <= _LATENCY_MIN_MS:
+        return 0
+    return 1 + int(math.log10(latency_ms / _LATENCY_MIN_MS) * _LATENCY_BINS_PER_DECADE)
+
+
+def _bin_upper(index: int) -> float:
+    return _LATENCY_MIN_MS * 10.0 ** (index / _LATENCY_BINS_PER_DECADE)
+
+
+@dataclass
+class _Second:
+    second: int
+    count: int = 0
+    maximum: float = 0.0
+    bins: dict[int, int] = field(default_factory=dict)
+
+
+class LatencyWindow:
+    """Counts and latencies of the last ``window`` seconds, in one-second buckets.
+
+    Each second keeps its message count, largest latency and a log-spaced histogram of
+    latencies (50 bins per decade, so a percentile is exact to about 5 %); memory does not grow
+    with the message rate. Times are passed in by the caller (seconds, any monotonic or wall
+    clock), which keeps the class free of clocks and testable.
+
+    Parameters
+    ----------
+    window : int
+        Seconds of history kept and summarised.
+    """
+
+    def __init__(self, window: int = 60):
+        if window < 1:
+            raise ValueError("window must be at least one second")
+        self.window = window
+        self._seconds: deque[_Second] = deque()
+
+    def _bucket(self, now: float) -> _Second:
+        second = int(now)
+        if not self._seconds or self._seconds[-1].second < second:
+            self._seconds.append(_Second(second))
+        self._expire(now)
+        return self._seconds[-1]
+
+    def _expire(self, now: float) -> None:
+        oldest = int(now) - self.window + 1
+        while self._seconds and self._seconds[0].second < oldest:
+            self._seconds.popleft()
+
+    def add(self, now: float, latencies_ms: Iterable[float]) -> None:
+        """Record messages that arrived at ``now`` with their latencies.
+
+        Parameters
+        ----------
+        now : float
+            Current time in seconds.
+        latencies_ms : iterable of float
+            One latency per message, in milliseconds (negative values, from clock skew
+            between hosts, count as 0).
+        """
+        bucket = self._bucket(now)
+        bins = bucket.bins
+        for latency in latencies_ms:
+            latency = max(latency, 0.0)
+            bucket.count += 1
+            bucket.maximum = max(bucket.maximum, latency)
+            index = _bin_of(latency)
+            bins[index] = bins.get(index, 0) + 1
+
+    def summary(self, now: float) -> dict[str, float | int | None]:
+        """Summarise the last ``window`` seconds before ``now``.
+
+        Parameters
+        ----------
+        now : float
+            Current time in seconds.
+
+        Returns
+        -------
+        dict
+            ``count`` (messages), ``rate`` (messages per second over the window, or over the
+            time since the first message when that is shorter), ``p50_ms``, ``p99_ms`` and
+            ``max_ms`` (None when no message arrived in the window). Percentiles are the upper
+            edge of their histogram bin, never above the true maximum.
+        """
+        self._expire(now)
+        count = sum(b.count for b in self._seconds)
+        result: dict[str, float | int | None] = {
+            "count": count,
+            "rate": 0.0,
+            "p50_ms": None,
+            "p99_ms": None,
+            "max_ms": None,
+        }
+        if not count:
+            return result
+        span = min(self.window, max(1.0, now - self._seconds[0].second))
+        maximum = max(b.maximum for b in self._seconds)
+        merged: dict[int, int] = {}
+        for bucket in self._seconds:
+            for index, n in bucket.bins.items():
+                merged[index] = merged.get(index, 0) + n
+        indices = sorted(merged)
+        cumulative = []
+        total = 0
+        for index in indices:
+            total += merged[index]
+            cumulative.append(total)
+        for name, quantile in (("p50_ms", 0.5), ("p99_ms", 0.99)):
+            rank = max(1, math.ceil(quantile * count))
+            index = indices[bisect.bisect_left(cumulative, rank)]
+            result[name] = min(_bin_upper(index), maximum)
+        result["rate"] = count / span
+        result["max_ms"] = maximum
+        return result

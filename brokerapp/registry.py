@@ -16,6 +16,9 @@ Calls used:
     that ignores it (Apicurio does) assigns its own, which the caller sees in the result.
 ``POST /subjects/{subject}``
     Look up whether a schema is registered under a subject, and its ID.
+``PUT /config/{subject}``
+    Set a subject's compatibility level (:meth:`RegistryClient.set_compatibility`). Apicurio
+    accepts it only once the subject exists (HTTP 404 before).
 """
 
 from __future__ import annotations
@@ -168,6 +171,44 @@ class RegistryClient:
                 return None
             raise
         return int(payload["id"])
+
+    async def set_compatibility(self, subject: str, level: str) -> None:
+        """Set the compatibility level of a subject.
+
+        Parameters
+        ----------
+        subject : str
+            Subject name.
+        level : str
+            ``NONE``, ``BACKWARD``, ``FORWARD``, ``FULL`` (or a ``_TRANSITIVE`` form).
+
+        Raises
+        ------
+        RegistryError
+            If the registry refuses (Apicurio: HTTP 404 while the subject does not exist).
+        """
+        await self._call("PUT", f"/config/{subject}", {"compatibility": level})
+
+    async def compatibility(self, subject: str) -> str:
+        """Return the compatibility level of a subject (the global level if it has none).
+
+        Parameters
+        ----------
+        subject : str
+            Subject name.
+
+        Returns
+        -------
+        str
+            The level, e.g. ``NONE``.
+        """
+        try:
+            payload = await self._call("GET", f"/config/{subject}")
+        except RegistryError as exc:
+            if exc.status != httpx.codes.NOT_FOUND:
+                raise
+            payload = await self._call("GET", "/config")
+        return payload.get("compatibilityLevel") or payload.get("compatibility")
 
     async def subjects(self) -> list[str]:
         """Return every subject the registry holds."""

@@ -130,6 +130,17 @@ class Settings(BaseSettings):
         "rocksdb://",
         description="Faust table store URL (`rocksdb://` in deploy, `memory://` in unit tests).",
     )
+    app_prefix: str = Field(
+        "brokerapp",
+        description="Prefix of every Faust app id (`<prefix>-<branch>`), hence of consumer "
+        "groups and changelog topics. Change it to run a second, independent broker on the "
+        "same cluster (tests do).",
+    )
+    state_dir: Path | None = Field(
+        None,
+        description="Folder of the workers' table stores (one subfolder per branch); "
+        "default `<home>/faust`.",
+    )
     web_bind: str = Field("127.0.0.1", description="Address each worker's web view binds to.")
     web_port: int = Field(6066, description="Port of the worker's web view.")
     mariadb_password: SecretStr = Field(
@@ -140,6 +151,11 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         """Absolute services home."""
         return self.home.resolve()
+
+    @property
+    def faust_dir(self) -> Path:
+        """Absolute folder of the workers' table stores."""
+        return (self.state_dir or self.home / "faust").resolve()
 
     def kafka_port(self) -> int:
         """Port of broker 1 of the local cluster, from the first bootstrap address."""

@@ -268,3 +268,98 @@ def test_schema_id_map_rejects_out_of_range_ids(pair):
 def test_schema_id_map_rejects_non_integer_ids():
     with pytest.raises(TypeError):
         SchemaIdMap().put("5", 1)
+
+
+# --- patterns, retries, topic configuration -------------------------------------------------
+
+
+def test_combined_pattern_matches_any_daily_topic_and_nothing_else():
+    import re
+
+    from brokerapp.gateway import combined_pattern
+    from brokerapp.settings import load_settings
+
+    pattern = re.compile(combined_pattern(load_settings().gateway_topic_patterns))
+    assert pattern.match("ztf_20260101_programid1")
+    assert pattern.match("lsst-alerts-20260101")
+    assert not pattern.fullmatch("ztf_2026010_programid1")
+    assert not pattern.fullmatch("ztf_20260101_programid2")
+    assert not pattern.fullmatch("alerts")
+    assert not pattern.fullmatch("x-lsst-alerts-1")
+
+
+def test_combined_pattern_refuses_nothing_and_bad_expressions():
+    from brokerapp.gateway import combined_pattern
+
+    with pytest.raises(ValueError, match="no upstream topic pattern"):
+        combined_pattern([])
+    with pytest.raises(ValueError, match="bad upstream topic pattern"):
+        combined_pattern(["ztf_(unclosed"])
+
+
+def test_backoff_doubles_up_to_the_maximum():
+    from brokerapp.gateway import backoff_delay
+
+    assert [backoff_delay(n, 0.5, 3.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert backoff_delay(10_000, 0.5, 30.0) == 30.0
+    with pytest.raises(ValueError):
+        backoff_delay(0, 0.5, 3.0)
+
+
+def test_alerts_topic_keeps_seven_days_by_append_time():
+    from brokerapp.gateway import alerts_topic_config
+
+    config = alerts_topic_config(7 * 24 * 3600 * 1000, 10485760)
+    assert config == {
+        "retention.ms": "604800000",
+        "cleanup.policy": "delete",
+        "message.timestamp.type": "LogAppendTime",
+        "max.message.bytes": "10485760",
+    }
+
+
+# --- the latency window of the status page --------------------------------------------------
+
+
+def test_latency_window_percentiles_within_five_percent_of_numpy():
+    import numpy as np
+
+    from brokerapp.gateway import LatencyWindow
+
+    rng = np.random.default_rng(1)
+    latencies = rng.lognormal(mean=1.0, sigma=1.0, size=20_000)
+    window = LatencyWindow(60)
+    for second, chunk in enumerate(np.array_split(latencies, 20)):
+        window.add(1000.0 + second, chunk.tolist())
+    summary = window.summary(1019.5)
+    assert summary["count"] == 20_000
+    assert summary["max_ms"] == pytest.approx(latencies.max())
+    for name, q in (("p50_ms", 50), ("p99_ms", 99)):
+        exact = np.percentile(latencies, q)
+        assert exact <= summary[name] <= exact * 1.05
+    assert summary["rate"] == pytest.approx(20_000 / 19.5)
+
+
+def test_latency_window_forgets_what_is_older_than_the_window():
+    from brokerapp.gateway import LatencyWindow
+
+    window = LatencyWindow(60)
+    window.add(100.0, [500.0] * 10)
+    window.add(150.0, [2.0, 3.0])
+    assert window.summary(150.0)["max_ms"] == 500.0
+    later = window.summary(170.0)
+    assert later["count"] == 2
+    assert later["max_ms"] == 3.0
+    empty = window.summary(500.0)
+    assert empty == {"count": 0, "rate": 0.0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+
+
+def test_latency_window_counts_clock_skew_as_zero():
+    from brokerapp.gateway import LatencyWindow
+
+    window = LatencyWindow(10)
+    window.add(5.0, [-3.0, 0.0, 1.0])
+    summary = window.summary(5.0)
+    assert summary["count"] == 3
+    assert summary["p50_ms"] <= 0.01
+    assert summary["max_ms"] == 1.0
