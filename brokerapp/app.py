@@ -36,10 +36,12 @@ def create_app(settings: Settings, branch: str, web_port: int | None = None) -> 
     Returns
     -------
     faust.App
-        Configured, with no agents yet.
+        Configured, with no agents yet; its state folder's parent exists.
     """
+    settings.faust_dir.mkdir(parents=True, exist_ok=True)
+    app_id = f"{settings.app_prefix}-{branch}"
     return faust.App(
-        f"{settings.app_prefix}-{branch}",
+        app_id,
         broker=kafka_url(settings.kafka_bootstrap),
         store=settings.store,
         datadir=str(settings.faust_dir / branch),
@@ -51,4 +53,5 @@ def create_app(settings: Settings, branch: str, web_port: int | None = None) -> 
         consumer_max_fetch_size=settings.max_message_bytes,
         broker_max_poll_records=500,
         topic_allow_declare=True,
+        consumer_group_instance_id=f"{app_id}-{settings.instance_id}",
     )

@@ -452,3 +452,20 @@ def replay(
         raise click.ClickException(str(exc)) from exc
     for line in result.lines():
         click.echo(line)
+
+
+@topics.command("delete")
+@click.argument("names", metavar="TOPIC...", nargs=-1, required=True)
+@click.option("--upstream", is_flag=True, help="Delete topics of the upstream cluster.")
+@click.pass_obj
+def topics_delete(settings: Settings, names: tuple[str, ...], upstream: bool) -> None:
+    """Delete the named topics that exist (their messages are gone for good)."""
+    from brokerapp.kafka_admin import delete_topics
+
+    bootstrap = settings.upstream_bootstrap if upstream else settings.kafka_bootstrap
+    try:
+        deleted = delete_topics(bootstrap, list(names))
+    except _admin_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name in names:
+        click.echo(f"{name}: {'deleted' if name in deleted else 'did not exist'}")

@@ -229,6 +229,9 @@ class Services:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": node_dir / "data",
             "num.partitions": 1,
+            # Every topic is created on purpose, with its partitions and retention: a consumer
+            # subscribing to a topic that does not exist yet must not create it with defaults.
+            "auto.create.topics.enable": "false",
             "default.replication.factor": replication,
             "min.insync.replicas": min_isr,
             "offsets.topic.replication.factor": replication,
@@ -503,10 +506,15 @@ class Services:
         return [name for name in order if self.stop(name, grace=grace)]
 
     def reset(self) -> None:
-        """Stop everything and delete all service data (jars are kept)."""
+        """Stop everything and delete all service data and worker table stores (jars are kept).
+
+        The workers' table stores go too: they hold state (e.g. schema IDs of the deleted
+        registries) that must not outlive the clusters.
+        """
         self.down()
         for sub in ("kafka-local", "kafka-upstream", "registry-local", "registry-upstream"):
             shutil.rmtree(self.home / sub, ignore_errors=True)
+        shutil.rmtree(self.settings.faust_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ status
     def known_names(self) -> list[str]:

@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         "groups and changelog topics. Change it to run a second, independent broker on the "
         "same cluster (tests do).",
     )
+    instance_id: str = Field(
+        "1",
+        description="This worker's identity among the workers of its branch, for Kafka's "
+        "static group membership: a worker restarted with the same identity (after a crash, "
+        "even kill -9) gets its partitions back at once instead of after the session timeout. "
+        "Give each worker of one branch its own.",
+    )
     state_dir: Path | None = Field(
         None,
         description="Folder of the workers' table stores (one subfolder per branch); "

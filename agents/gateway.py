@@ -1,0 +1,111 @@
+"""The gateway worker (Stage 0): mirror the upstream daily topics into ``alerts``.
+
+Launch with ``faust -A agents.gateway worker`` (settings from ``BROKER_`` variables). The app
+id is ``<app_prefix>-gateway``. The work is done by :class:`brokerapp.mirror.Mirror`, which
+this worker runs as a service: it reads the upstream cluster with its own consumer (a Faust
+stream reads only the app's own, local cluster) and writes ``alerts`` and the dead-letter
+topic. The one Faust agent, ``record_schema_ids``, stores every upstream-to-local schema pair
+the mirror learns in the ``schema_ids`` table, which the mirror reads back when the worker
+restarts.
+
+Web view (``gateway_web_port``, bound to ``web_bind``): ``/gateway/`` is the status page in
+HTML, ``/gateway/status.json`` the same as JSON (see :meth:`brokerapp.mirror.Mirror.status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from brokerapp.app import create_app
+from brokerapp.mirror import Mirror
+from brokerapp.settings import Settings, load_settings
+from brokerapp.statuspage import render
+from tables.gateway import schema_ids_table
+
+__all__ = ["build"]
+
+LEARNED_TOPIC = "gateway-schema-ids"
+"""Suffix of the agent's input topic (``<app_prefix>-gateway-schema-ids``)."""
+LEARN_TIMEOUT = 10.0
+"""Seconds the mirror waits for a new schema pair to reach the table."""
+LEARN_POLL = 0.01
+"""Seconds between two looks at the table while waiting."""
+
+logger = logging.getLogger(__name__)
+
+
+def loop_time() -> float:
+    """Return the running event loop's clock (seconds)."""
+    return asyncio.get_running_loop().time()
+
+
+def build(settings: Settings) -> faust.App:
+    """Build the gateway app: its table, its agent, its mirror service and its web view.
+
+    Parameters
+    ----------
+    settings : Settings
+        The one settings object.
+
+    Returns
+    -------
+    faust.App
+        The app ``faust -A agents.gateway worker`` runs.
+    """
+    app = create_app(settings, "gateway", web_port=settings.gateway_web_port)
+    schema_ids = schema_ids_table(app)
+    learned = app.topic(
+        f"{settings.app_prefix}-{LEARNED_TOPIC}",
+        key_type=str,
+        value_serializer="json",
+        partitions=1,
+        internal=True,  # declared (created) by the worker before it subscribes
+        compacting=True,
+    )
+
+    @app.agent(learned, name="record_schema_ids", concurrency=1)
+    async def record_schema_ids(stream: faust.StreamT) -> Any:
+        """Store each learned schema pair in the table."""
+        async for key, value in stream.items():
+            schema_ids[key] = value
+            yield key
+
+    async def learn(key: str, value: dict) -> None:
+        # Wait until the table holds the pair, so that a stop (or a crash) from now on
+        # cannot make the restarted worker ask the registries again for it.
+        started = loop_time()
+        await record_schema_ids.send(key=key, value=value)
+        while schema_ids.get(key) != value and loop_time() < started + LEARN_TIMEOUT:
+            await asyncio.sleep(LEARN_POLL)
+        took = loop_time() - started
+        if schema_ids.get(key) != value:
+            logger.warning("gateway: %s not yet in the table after %.1f s", key, took)
+        else:
+            logger.info("gateway: %s -> local ID %s recorded in %.3f s", key, value["local"], took)
+
+    mirror = Mirror(settings, schema_ids, learn)
+    app.service(mirror)
+    app.mirror = mirror
+
+    @app.page("/gateway/")
+    async def status_page(web: Any, request: Any) -> Any:
+        return web.html(render(f"{app.conf.id} status", mirror.status()))
+
+    @app.page("/gateway/status.json")
+    async def status_json(web: Any, request: Any) -> Any:
+        return web.json(mirror.status())
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """Build the module's ``app`` on first access (what ``faust -A agents.gateway`` reads)."""
+    if name == "app":
+        app = build(load_settings())
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

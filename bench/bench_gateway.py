@@ -1,0 +1,250 @@
+"""Gateway throughput and added latency, beside a bare aiokafka copy loop.
+
+Needs the services (`make services`). Everything runs on this machine against the same two
+clusters in one run:
+
+1. ``N`` upstream messages per input kind are published first (not timed): LSST samples in
+   Confluent framing, ZTF samples as one Avro container per message, and small simulated LSST
+   alerts without cutouts (per-message cost rather than bytes).
+2. ``bare copy``: an aiokafka consumer/producer pair that moves the same bytes to a local
+   topic with no work (``acks=all``, commit per batch) -- the ceiling on this machine.
+3. ``gateway``: the real worker (``faust -A agents.gateway worker``) mirroring the same
+   topic.
+
+Rates come from the local topics' broker append times (first to last message), so start-up
+does not count. Then the gateway's added latency: alerts offered upstream at a fixed rate
+while the gateway runs; latency = local append time - upstream timestamp, per alert.
+
+Usage: ``python -m bench.bench_gateway [--count N] [--rate HZ] [--seconds S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import fastavro
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from confluent_kafka import Consumer, Producer
+
+from brokerapp.codecs import frame
+from brokerapp.gateway import alerts_topic_config
+from brokerapp.kafka_admin import delete_topics, ensure_topics
+from brokerapp.produce import Encoder, simulate
+from brokerapp.registry import RegistryClient
+from brokerapp.settings import load_settings
+from tests.integration.gateway_process import GatewayRun
+
+DATA = Path(__file__).parents[1] / "tests" / "data"
+
+
+def sample_values(kind: str, upstream_id: int | None) -> list[bytes]:
+    if kind == "ztf":
+        return [p.read_bytes() for p in sorted(DATA.glob("ztf/*.avro"))]
+    if kind == "lsst":
+        values = []
+        for path in sorted(DATA.glob("lsst/*.avro")):
+            reader = fastavro.reader(io.BytesIO(path.read_bytes()))
+            record = next(reader)
+            body = io.BytesIO()
+            fastavro.schemaless_writer(body, fastavro.parse_schema(reader.writer_schema), record)
+            values.append(frame(upstream_id, body.getvalue()))
+        return values
+    sources = simulate(50, "9.0", seed=1)
+    encoder = Encoder("schemafile")
+    values = []
+    for source in sources:
+        record = dict(source.record)
+        for cutout in ("cutoutDifference", "cutoutScience", "cutoutTemplate"):
+            record[cutout] = None
+        values.append(frame(upstream_id, encoder.encode(record, source.schema)))
+    return values
+
+
+def publish(settings, topic: str, values: list[bytes], count: int, rate: float = 0.0) -> None:
+    ensure_topics(
+        settings.upstream_bootstrap, [topic], 4, {"message.timestamp.type": "LogAppendTime"}
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.upstream_bootstrap,
+            "message.max.bytes": settings.max_message_bytes,
+            "linger.ms": 5,
+        }
+    )
+    start = time.monotonic()
+    for n in range(count):
+        if rate:
+            delay = start + n / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        while True:
+            try:
+                producer.produce(topic, values[n % len(values)])
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(120)
+
+
+def append_times(settings, topic: str, count: int) -> list[tuple[int, int | None]]:
+    """Broker append time and origin-timestamp header of each message of a local topic."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "fetch.max.bytes": settings.max_message_bytes * 5,
+            "max.partition.fetch.bytes": settings.max_message_bytes,
+        }
+    )
+    consumer.subscribe([topic])
+    out = []
+    idle = 0
+    while len(out) < count and idle < 30:
+        msg = consumer.poll(1.0)
+        if msg is None:
+            idle += 1
+            continue
+        headers = dict(msg.headers() or [])
+        origin = headers.get("origin-timestamp")
+        out.append((msg.timestamp()[1], int(origin) if origin else None))
+    consumer.close()
+    return out
+
+
+def rate_of(times: list[tuple[int, int | None]]) -> float:
+    stamps = sorted(t for t, _o in times)
+    span = (stamps[-1] - stamps[0]) / 1000.0
+    return (len(stamps) - 1) / span if span > 0 else float("inf")
+
+
+async def bare_copy(settings, source: str, target: str, count: int) -> None:
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=settings.upstream_bootstrap,
+        group_id=f"bench-bare-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=settings.max_message_bytes,
+        fetch_max_bytes=50 * 1024 * 1024,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=settings.max_message_bytes,
+        linger_ms=2,
+    )
+    await consumer.start()
+    await producer.start()
+    copied = 0
+    try:
+        while copied < count:
+            batch = await consumer.getmany(timeout_ms=500, max_records=settings.gateway_batch)
+            futures = []
+            for records in batch.values():
+                for record in records:
+                    futures.append(
+                        await producer.send(
+                            target, record.value, key=record.key, headers=record.headers
+                        )
+                    )
+            await asyncio.gather(*futures)
+            if batch:
+                await consumer.commit()
+            copied += len(futures)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=5000, help="messages per input kind")
+    parser.add_argument("--rate", type=float, default=1000.0, help="offered rate (latency)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="latency run length")
+    parser.add_argument("--kinds", default="small,lsst,ztf", help="input kinds to measure")
+    args = parser.parse_args()
+    settings = load_settings()
+
+    async def upstream_id_for(topic: str) -> int:
+        reader = fastavro.reader(io.BytesIO(next(DATA.glob("lsst/*.avro")).read_bytes()))
+        async with RegistryClient(settings.upstream_registry_url) as registry:
+            return await registry.register(f"{topic}-value", reader.writer_schema)
+
+    print(f"gateway benchmark: {args.count} messages per kind, batch {settings.gateway_batch}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in filter(None, args.kinds.split(",")):
+            run = GatewayRun(Path(tmp) / kind)
+            run.workdir.mkdir(parents=True)
+            source = run.lsst_topic("20260101") if kind != "ztf" else run.ztf_topic("20260101")
+            upstream_id = asyncio.run(upstream_id_for(source))
+            if kind == "small":
+                sim = simulate(1, "9.0")[0]
+                upstream_id = asyncio.run(
+                    _register(settings.upstream_registry_url, source, sim.schema.raw)
+                )
+            values = sample_values(kind, upstream_id)
+            size = statistics.mean(len(v) for v in values)
+            publish(settings, source, values, args.count)
+            bare_topic = f"{run.prefix}-bare"
+            ensure_topics(
+                settings.kafka_bootstrap,
+                [bare_topic],
+                4,
+                alerts_topic_config(-1, settings.max_message_bytes),
+            )
+            asyncio.run(bare_copy(settings, source, bare_topic, args.count))
+            bare = rate_of(append_times(settings, bare_topic, args.count))
+            run.start()
+            run.wait_status(lambda s: s["mirrored"] >= args.count, timeout=600)
+            run.stop()
+            gateway = rate_of(append_times(settings, run.alerts, args.count))
+            print(
+                f"  {kind:5s} {size / 1000:6.1f} kB/alert: bare copy {bare:8.0f} alerts/s "
+                f"({bare * size / 1e6:5.0f} MB/s), gateway {gateway:8.0f} alerts/s "
+                f"({gateway * size / 1e6:5.0f} MB/s) = {gateway / bare:.0%} of bare"
+            )
+            delete_topics(settings.kafka_bootstrap, [bare_topic, run.alerts])
+            delete_topics(settings.upstream_bootstrap, [source])
+
+        run = GatewayRun(Path(tmp) / "latency")
+        run.workdir.mkdir(parents=True)
+        source = run.lsst_topic("20260102")
+        sim = simulate(1, "9.0")[0]
+        upstream_id = asyncio.run(_register(settings.upstream_registry_url, source, sim.schema.raw))
+        ensure_topics(
+            settings.upstream_bootstrap, [source], 4, {"message.timestamp.type": "LogAppendTime"}
+        )
+        run.start()
+        count = int(args.rate * args.seconds)
+        publish(settings, source, sample_values("small", upstream_id), count, rate=args.rate)
+        run.wait_status(lambda s: s["mirrored"] >= count, timeout=120)
+        status = run.status()
+        run.stop()
+        latencies = sorted(t - o for t, o in append_times(settings, run.alerts, count))
+        p = statistics.quantiles(latencies, n=100)
+        print(
+            f"  added latency at {args.rate:.0f} alerts/s offered ({len(latencies)} alerts): "
+            f"p50 {p[49]:.1f} ms, p99 {p[98]:.1f} ms, max {latencies[-1]:.1f} ms "
+            f"(status page: p99 {status['last_minute']['p99_ms']} ms)"
+        )
+        delete_topics(settings.kafka_bootstrap, [run.alerts])
+        delete_topics(settings.upstream_bootstrap, [source])
+
+
+async def _register(url: str, topic: str, schema: dict) -> int:
+    async with RegistryClient(url) as registry:
+        return await registry.register(f"{topic}-value", schema)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The gateway app: what it registers, and its agent filling the schema ID table."""
+
+import pytest
+
+from agents.gateway import build
+from brokerapp.mirror import Mirror
+from brokerapp.settings import load_settings
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = build(load_settings(home=tmp_path, store="memory://", app_prefix="unit"))
+    app.finalize()
+    app.flow_control.resume()
+    return app
+
+
+def test_gateway_registers_one_agent_one_table_and_the_mirror(app):
+    assert app.conf.id == "unit-gateway"
+    assert set(app.agents) == {"record_schema_ids"}
+    assert set(app.tables) == {"schema_ids"}
+    assert app.tables["schema_ids"].changelog_topic.get_topic_name() == (
+        "unit-gateway-schema_ids-changelog"
+    )
+    assert [type(s) for s in app._extra_services] == [Mirror]
+    assert app.conf.web_port == load_settings().gateway_web_port
+    assert app.conf.web_bind == "127.0.0.1"
+
+
+def test_module_reads_settings_when_faust_asks_for_its_app_not_at_import(monkeypatch, tmp_path):
+    import importlib
+
+    import agents.gateway as module
+
+    module = importlib.reload(module)
+    assert "app" not in vars(module)
+    monkeypatch.setenv("BROKER_ALERTS_TOPIC", "alerts-from-env")
+    monkeypatch.setenv("BROKER_APP_PREFIX", "envprefix")
+    monkeypatch.setenv("BROKER_HOME", str(tmp_path))
+    assert module.app.conf.id == "envprefix-gateway"
+    assert module.app.mirror.settings.alerts_topic == "alerts-from-env"
+    assert vars(module)["app"] is module.app
+
+
+async def test_learned_pairs_land_in_the_table(app):
+    table = app.tables["schema_ids"]
+    agent = app.agents["record_schema_ids"]
+    pair = {"local": 7, "schema": '{"type": "record", "name": "x", "fields": []}'}
+    async with agent.test_context() as ctx:
+        await ctx.put(key="confluent:900", value=pair)
+        await ctx.put(key="inline:abc", value={"local": 8})
+        await ctx.put(key="confluent:900", value={**pair, "local": 9})
+    assert table["confluent:900"] == {**pair, "local": 9}
+    assert table["inline:abc"] == {"local": 8}
