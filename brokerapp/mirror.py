@@ -303,10 +303,12 @@ class _Listener(ConsumerRebalanceListener):
         self.mirror = mirror
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.mirror.flush_commits()
         for tp in revoked:
             self.mirror.forget(tp)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.mirror.read_committed(assigned)
         logger.info("gateway assigned %s", sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
 
 
@@ -354,6 +356,9 @@ class Mirror(Service):
         self._committed: dict[TopicPartition, int] = {}
         self._resume_handles: dict[TopicPartition, asyncio.TimerHandle] = {}
         self._loop_done = asyncio.Event()
+        self._acked: dict[TopicPartition, int] = {}
+        self._commit_task: asyncio.Future | None = None
+        self._running = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -386,6 +391,7 @@ class Mirror(Service):
         await self._producer.start()
         await self._consumer.start()
         self._consumer.subscribe(pattern=self.pattern, listener=_Listener(self))
+        self._running = True
         logger.info("gateway mirrors %r into %s", self.pattern, settings.alerts_topic)
 
     def _create_topics(self) -> None:
@@ -402,6 +408,7 @@ class Mirror(Service):
             await asyncio.wait_for(self._loop_done.wait(), STOP_GRACE)
         except TimeoutError:
             logger.warning("gateway: batch not finished within %.0f s of stop", STOP_GRACE)
+        await self.flush_commits()
         for handle in self._resume_handles.values():
             handle.cancel()
         if self._consumer is not None:
@@ -422,11 +429,55 @@ class Mirror(Service):
                 )
                 if batch:
                     await self.mirror_batch(batch)
+                else:
+                    self._schedule_commit()  # retries commits deferred by a rebalance
         finally:
             self._loop_done.set()
 
+    def _schedule_commit(self) -> None:
+        """Commit the acknowledged offsets in the background, unless a commit is under way."""
+        if self._acked and (self._commit_task is None or self._commit_task.done()):
+            self._commit_task = asyncio.ensure_future(self._commit_acked())
+
+    async def _commit_acked(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        assigned = consumer.assignment()
+        offsets = {tp: o for tp, o in self._acked.items() if tp in assigned}
+        for tp in set(self._acked) - set(offsets):  # revoked: the new owner re-mirrors
+            del self._acked[tp]
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            # E.g. a rebalance under way: the offsets stay pending and go with the next commit.
+            logger.info("gateway: commit of %d partition(s) deferred: %r", len(offsets), exc)
+            return
+        for tp, offset in offsets.items():
+            self._committed[tp] = offset
+            if self._acked.get(tp) == offset:
+                del self._acked[tp]
+
+    async def flush_commits(self) -> None:
+        """Commit every acknowledged offset now (waits for a commit under way first)."""
+        if self._commit_task is not None:
+            await asyncio.wait([self._commit_task])
+        if self._acked and self._consumer is not None:
+            await self._commit_acked()
+
+    async def read_committed(self, partitions: Any) -> None:
+        """Learn the committed offsets of newly assigned partitions (for the lag shown)."""
+        consumer = self._consumer
+        assert consumer is not None
+        for tp in partitions:
+            offset = await consumer.committed(tp)
+            if offset is not None:
+                self._committed[tp] = offset
+
     def forget(self, tp: TopicPartition) -> None:
         """Drop the retry state of a partition this worker no longer owns."""
+        self._acked.pop(tp, None)
         self._attempts.pop(tp, None)
         self._paused.pop(tp, None)
         self._committed.pop(tp, None)
@@ -547,9 +598,10 @@ class Mirror(Service):
                     consumer.seek(tp, offset)
             await asyncio.sleep(WRITE_RETRY_DELAY)
             return
-        if commits:
-            await consumer.commit(commits)
-            self._committed.update(commits)
+        # Committed in the background, so the next fetch need not wait for the commit's
+        # round trip; every output up to these offsets is already acknowledged.
+        self._acked.update(commits)
+        self._schedule_commit()
         latencies = [
             meta.timestamp - record.timestamp
             for meta, (_f, record, is_alert) in zip(results, pending, strict=True)
@@ -564,9 +616,10 @@ class Mirror(Service):
         Returns
         -------
         dict
-            ``rate`` and latency over the last minute, totals, dead letters by kind, registry
-            calls, the schema ID map, and per upstream partition its committed offset, high
-            watermark, lag and whether it is paused for a retry.
+            ``running`` (the mirror is connected), ``rate`` and latency over the last minute,
+            totals, dead letters by kind, registry calls, the schema ID map, and per upstream
+            partition its committed offset, high watermark, lag and whether it is paused for a
+            retry.
         """
         consumer = self._consumer
         partitions = []
@@ -590,6 +643,7 @@ class Mirror(Service):
                 }
             )
         return {
+            "running": self._running,
             "group": self.settings.gateway_group,
             "pattern": self.pattern,
             "alerts_topic": self.settings.alerts_topic,

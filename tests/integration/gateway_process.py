@@ -87,7 +87,7 @@ class GatewayRun:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self.wait_status(lambda s: True, timeout=90, what="the status page to answer")
+        self.wait_status(lambda s: s["running"], timeout=90, what="the mirror to run")
 
     def log(self) -> str:
         return "\n".join(
