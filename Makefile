@@ -21,7 +21,7 @@ services: install ## Start local and upstream Kafka and schema registries (left 
 down: ## Stop every service
 	$(BROKER) services down
 
-demo: services ## The main job: sample alerts into upstream daily topics, shown as they arrive
+demo: services ## The main job: sample alerts upstream, mirrored by the gateway into alerts, shown as they arrive
 	PYTHON=$(PYTHON) bash deploy/demo.sh
 
 test: install ## Every test tier against real servers started (and stopped) here
@@ -38,6 +38,8 @@ format: ## Rewrite files to the project style
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-bench: services ## Print decode and produce benchmarks (nothing asserted)
-	$(PYTHON) bench/bench_decode.py
-	$(PYTHON) bench/bench_produce.py
+bench: services ## Print decode, key, produce and gateway benchmarks (nothing asserted)
+	$(PYTHON) -m bench.bench_decode
+	$(PYTHON) -m bench.bench_avrokey
+	$(PYTHON) -m bench.bench_produce
+	$(PYTHON) -m bench.bench_gateway
