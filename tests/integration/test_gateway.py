@@ -274,3 +274,40 @@ async def test_killed_gateway_loses_nothing(settings, gateway):
     duplicates = sum(n - 1 for n in origins.values())
     assert duplicates <= 50  # at most one batch is written twice
     print(json.dumps({"duplicates_after_kill": duplicates}))
+
+
+async def test_registry_outage_pauses_then_mirrors_everything_without_dead_letters(
+    settings, gateway
+):
+    from urllib.parse import urlparse
+
+    from .faults import TcpProxy
+
+    upstream = urlparse(settings.upstream_registry_url)
+    proxy = TcpProxy(upstream.hostname, upstream.port)
+    try:
+        topic = gateway.lsst_topic("20260106")
+        upstream_id = await register_upstream(settings, topic, read_file(LSST_FILES[0])[1])
+        lsst, _records = lsst_values(upstream_id)
+        gateway.env_overrides.update(
+            BROKER_UPSTREAM_REGISTRY_URL=f"http://127.0.0.1:{proxy.port}{upstream.path}",
+            BROKER_GATEWAY_RETRY_BACKOFF="0.2",
+            BROKER_GATEWAY_RETRY_BACKOFF_MAX="1",
+            BROKER_GATEWAY_RETRY_ATTEMPTS="1000",
+        )
+        sent = send_upstream(settings, topic, lsst)
+        gateway.start()  # the upstream registry is unreachable
+        during = gateway.wait_status(
+            lambda s: s["retries"] >= 6 and any(p["paused"] for p in s["partitions"]),
+            what="paused partitions retrying",
+        )
+        assert during["mirrored"] == 0 and during["deadlettered"] == 0
+        assert "unreachable" in next(p["paused"] for p in during["partitions"] if p["paused"])
+        proxy.up()  # the registry is back
+        after = gateway.wait_status(lambda s: s["mirrored"] >= len(lsst))
+        assert after["deadlettered"] == 0
+        assert not any(p["paused"] for p in after["partitions"])
+        messages = read_local(settings, gateway.alerts, len(lsst))
+        assert sorted(origin(m) for m in messages) == sorted(sent)
+    finally:
+        proxy.close()
