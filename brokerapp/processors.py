@@ -1,0 +1,66 @@
+"""Alert processors and the chains that run them (Stage 1 processing nodes).
+
+A processing node decodes each alert once and hands the same :class:`Alert` to every
+processor of its chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from brokerapp.profiles import AlertView, SurveyProfile
+
+__all__ = ["Alert"]
+
+
+@dataclass
+class Alert:
+    """One decoded alert, as every processor of a chain sees it.
+
+    Attributes
+    ----------
+    record : mapping
+        The decoded Avro record (decoded once per node, shared by the chain: do not modify).
+    profile : SurveyProfile
+        The survey profile that reads ``record``.
+    view : AlertView
+        The survey-agnostic summary of ``record``.
+    schema_id : int or None
+        Local registry ID of the writer schema, when the alert came framed.
+    annotations : dict
+        Annotations added by the processors that ran before, by processor name.
+    """
+
+    record: Mapping[str, Any]
+    profile: SurveyProfile
+    view: AlertView
+    schema_id: int | None = None
+    annotations: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any], schema_id: int | None = None) -> Alert:
+        """Wrap a decoded record, choosing its survey profile from its fields.
+
+        Parameters
+        ----------
+        record : mapping
+            Decoded ZTF or LSST alert.
+        schema_id : int, optional
+            Its writer schema's registry ID.
+
+        Returns
+        -------
+        Alert
+            With no annotations yet.
+
+        Raises
+        ------
+        brokerapp.profiles.UnknownSurveyError
+            If the record is neither a ZTF nor an LSST alert.
+        """
+        from brokerapp.profiles import profile_for
+
+        profile = profile_for(record)
+        return cls(record, profile, profile.view(record), schema_id)
