@@ -20,9 +20,9 @@ from typing import Any
 
 import faust
 
-from brokerapp.app import create_app
+from brokerapp.app import create_app, lazy_app
 from brokerapp.mirror import Mirror
-from brokerapp.settings import Settings, load_settings
+from brokerapp.settings import Settings
 from brokerapp.statuspage import render
 from tables.gateway import schema_ids_table
 
@@ -102,10 +102,4 @@ def build(settings: Settings) -> faust.App:
     return app
 
 
-def __getattr__(name: str) -> Any:
-    """Build the module's ``app`` on first access (what ``faust -A agents.gateway`` reads)."""
-    if name == "app":
-        app = build(load_settings())
-        globals()["app"] = app
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_app(__name__, build)

@@ -9,9 +9,13 @@ it swallows import errors).
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import Any
+
 import faust
 
-from brokerapp.settings import Settings
+from brokerapp.settings import Settings, load_settings
 
 
 def kafka_url(bootstrap: str) -> str:
@@ -55,3 +59,34 @@ def create_app(settings: Settings, branch: str, web_port: int | None = None) -> 
         topic_allow_declare=True,
         consumer_group_instance_id=f"{app_id}-{settings.instance_id}",
     )
+
+
+def lazy_app(module_name: str, build: Callable[[Settings], faust.App]) -> Callable[[str], Any]:
+    """Return a module ``__getattr__`` that builds the module's ``app`` on first access.
+
+    ``faust -A agents.<branch> worker`` reads ``agents.<branch>.app``; building it then, and
+    not at import, keeps the environment unread at import time (tests import the module and
+    call ``build(settings)`` with their own settings).
+
+    Parameters
+    ----------
+    module_name : str
+        The agent module's ``__name__``.
+    build : callable
+        ``build(settings) -> faust.App`` of that module.
+
+    Returns
+    -------
+    callable
+        To assign to the module's ``__getattr__``.
+    """
+
+    def __getattr__(name: str) -> Any:  # noqa: N807 - the module attribute protocol
+        if name == "app":
+            module = sys.modules[module_name]
+            app = build(load_settings())
+            module.app = app
+            return app
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+
+    return __getattr__

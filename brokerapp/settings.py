@@ -130,6 +130,41 @@ class Settings(BaseSettings):
         "rocksdb://",
         description="Faust table store URL (`rocksdb://` in deploy, `memory://` in unit tests).",
     )
+    topic_prefix: str = Field(
+        "",
+        description="Prefix of the topics the branches create for themselves (dead letters, "
+        "repartitioning, filter outputs). Empty in deploy; tests set a unique one.",
+    )
+    branch_retry_attempts: int = Field(
+        5,
+        ge=0,
+        description="Times a branch retries decoding an alert while the local registry is "
+        "unreachable (backoff as the gateway's) before it dead-letters the alert.",
+    )
+    solar_topic: str = Field(
+        "alerts-solar", description="Output of the ssfilter branch: solar-system alerts."
+    )
+    nonsolar_topic: str = Field(
+        "alerts-nonsolar", description="Output of the ssfilter branch: every other alert."
+    )
+    ssfilter_chain: Path = Field(
+        Path("deploy/chains/ssfilter.toml"),
+        description="Chain file of the ssfilter node (reloaded when it changes).",
+    )
+    ssfilter_web_port: int = Field(6067, description="Port of the ssfilter worker's web view.")
+    node_name: str = Field(
+        "node",
+        description="Branch name of a generic processing node (`faust -A agents.node worker`): "
+        "its app id is `<app_prefix>-<node_name>`, so each node is its own consumer group.",
+    )
+    node_chain: Path = Field(
+        Path("deploy/chains/example.toml"),
+        description="Chain file of the generic node (reloaded when it changes).",
+    )
+    node_web_port: int = Field(6068, description="Port of the generic node's web view.")
+    chain_poll_seconds: float = Field(
+        1.0, gt=0, description="How often (s) a node checks its chain file for changes."
+    )
     app_prefix: str = Field(
         "brokerapp",
         description="Prefix of every Faust app id (`<prefix>-<branch>`), hence of consumer "
