@@ -21,9 +21,9 @@ from typing import Any
 import faust
 
 from brokerapp.app import create_app, lazy_app
+from brokerapp.branch import add_status_pages
 from brokerapp.mirror import Mirror
 from brokerapp.settings import Settings
-from brokerapp.statuspage import render
 from tables.gateway import schema_ids_table
 
 __all__ = ["build"]
@@ -91,13 +91,7 @@ def build(settings: Settings) -> faust.App:
     app.service(mirror)
     app.mirror = mirror
 
-    @app.page("/gateway/")
-    async def status_page(web: Any, request: Any) -> Any:
-        return web.html(render(f"{app.conf.id} status", mirror.status()))
-
-    @app.page("/gateway/status.json")
-    async def status_json(web: Any, request: Any) -> Any:
-        return web.json(mirror.status())
+    add_status_pages(app, "gateway", mirror.status)
 
     return app
 

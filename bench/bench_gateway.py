@@ -39,7 +39,7 @@ from brokerapp.kafka_admin import delete_topics, ensure_topics
 from brokerapp.produce import Encoder, simulate
 from brokerapp.registry import RegistryClient
 from brokerapp.settings import load_settings
-from tests.integration.gateway_process import GatewayRun
+from tests.integration.workers import GatewayRun
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 

@@ -162,6 +162,24 @@ class Settings(BaseSettings):
         description="Chain file of the generic node (reloaded when it changes).",
     )
     node_web_port: int = Field(6068, description="Port of the generic node's web view.")
+    filters: list[int] = Field(
+        list(range(1, 101)),
+        description="Which of the registered filters (1-based: 7 = Filter007) the filters "
+        "branch runs (JSON list in the environment).",
+    )
+    filters_branch: str = Field(
+        "filters",
+        description="Branch name of the filters worker (app id `<app_prefix>-<this>`); "
+        "`brokerapp filter ... N` uses `filterNNN`, so each runs as its own consumer group.",
+    )
+    filters_web_port: int = Field(6069, description="Port of the filters worker's web view.")
+    filters_window_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Window (s) of the per-visit counts: a visit is counted over the current "
+        "and the previous window (so at most 20 per visit even across a window boundary), and "
+        "counts older than two windows expire.",
+    )
     chain_poll_seconds: float = Field(
         1.0, gt=0, description="How often (s) a node checks its chain file for changes."
     )

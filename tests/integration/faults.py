@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from .gateway_process import free_port
+from .workers import free_port
 
 
 class TcpProxy:

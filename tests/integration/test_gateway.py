@@ -22,7 +22,7 @@ from brokerapp.codecs import ConfluentCodec, SchemaCache, frame
 from brokerapp.kafka_admin import ensure_topics
 from brokerapp.registry import RegistryClient
 
-from .gateway_process import GatewayRun
+from .workers import GatewayRun
 
 DATA = Path(__file__).parents[1] / "data"
 ZTF_FILES = sorted(DATA.glob("ztf/*.avro"))

@@ -1,8 +1,8 @@
-"""Run the gateway as a user does, ``faust -A agents.gateway worker``, in a test.
+"""Run branch workers as a user does, ``faust -A agents.<branch> worker``, in a test.
 
-Every test gets its own names (app prefix, upstream topic prefix, local topics, consumer
-group, data folder and web port) through ``BROKER_`` variables, so tests never see each
-other's topics or committed offsets.
+Every test gets its own names (app prefix, topic prefix, upstream topic prefix, local
+topics, consumer groups, data folder and web port) through ``BROKER_`` variables, so tests
+never see each other's topics or committed offsets.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def free_port() -> int:
 
 
 @dataclass
-class GatewayRun:
-    """Names and environment of one test's gateway."""
+class WorkerRun:
+    """Names and environment of one test's worker of one branch."""
 
     workdir: Path
     env_overrides: dict[str, str] = field(default_factory=dict)
@@ -38,6 +38,10 @@ class GatewayRun:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     runs: int = 0
+    module: str = "agents.gateway"
+    path: str = "gateway"
+    port_setting: str = "BROKER_GATEWAY_WEB_PORT"
+    command: list[str] | None = None
 
     @property
     def alerts(self) -> str:
@@ -66,8 +70,9 @@ class GatewayRun:
                     [rf"^{self.prefix}_ztf_\d{{8}}_programid1$", rf"^{self.prefix}_lsst-alerts-.*$"]
                 ),
                 "BROKER_GATEWAY_METADATA_MAX_AGE_MS": "2000",
-                "BROKER_GATEWAY_WEB_PORT": str(self.port),
+                self.port_setting: str(self.port),
                 "BROKER_STATE_DIR": str(self.workdir / "state"),
+                "BROKER_TOPIC_PREFIX": f"{self.prefix}-",
             }
         )
         env.update(self.env_overrides)
@@ -78,39 +83,45 @@ class GatewayRun:
         self.runs += 1
         env = self.env()
         env.update(overrides)
-        log = open(self.workdir / f"gateway-{self.runs}.log", "wb")  # noqa: SIM115
+        log = open(self.workdir / f"{self.path}-{self.runs}.log", "wb")  # noqa: SIM115
+        default = [sys.executable, "-m", "faust", "-A", self.module, "worker", "-l", "info"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "agents.gateway", "worker", "-l", "info"],
+            self.command or default,
             cwd=REPO,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self.wait_status(lambda s: s["running"], timeout=90, what="the mirror to run")
+        self.wait_status(self.ready, timeout=90, what=f"{self.module} to run")
+
+    @staticmethod
+    def ready(status: dict) -> bool:
+        return status.get("running", True)
 
     def log(self) -> str:
         return "\n".join(
             path.read_text(errors="replace")[-4000:]
-            for path in sorted(self.workdir.glob("gateway-*.log"))
+            for path in sorted(self.workdir.glob(f"{self.path}-*.log"))
         )
 
     def status(self) -> dict:
-        url = f"http://127.0.0.1:{self.port}/gateway/status.json"
+        url = f"http://127.0.0.1:{self.port}/{self.path}/status.json"
         with urllib.request.urlopen(url, timeout=5) as response:
             return json.load(response)
 
     def page(self) -> str:
-        url = f"http://127.0.0.1:{self.port}/gateway/"
+        url = f"http://127.0.0.1:{self.port}/{self.path}/"
         with urllib.request.urlopen(url, timeout=5) as response:
             return response.read().decode()
 
-    def wait_status(self, predicate, timeout: float = 60, what: str = "the gateway") -> dict:
+    def wait_status(self, predicate, timeout: float = 60, what: str = "the worker") -> dict:
         deadline = time.monotonic() + timeout
         last: dict | None = None
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"gateway exited ({self.process.returncode}):\n{self.log()}")
+                code = self.process.returncode
+                raise AssertionError(f"{self.path} exited ({code}):\n{self.log()}")
             try:
                 last = self.status()
             except OSError:
@@ -132,3 +143,6 @@ class GatewayRun:
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+GatewayRun = WorkerRun

@@ -1,0 +1,278 @@
+"""What every Stage 1 branch worker shares: decode once, dead letters, latency, status.
+
+A branch agent reads the local ``alerts`` buffer (Confluent wire format, local schema IDs,
+broker append times as timestamps) as raw bytes and, per message:
+
+1. :meth:`BranchRuntime.decode` decodes it once, through the local registry (schemas cached
+   by ID for the life of the worker). An undecodable message, an unknown schema ID or a
+   registry that stays unreachable after ``branch_retry_attempts`` retries sends the message
+   unchanged to ``<topic_prefix><branch>-deadletter`` with ``error-reason``, ``error-mode``,
+   ``error-schema-id`` and ``origin-*`` headers, and the worker goes on.
+2. The branch's pure domain code decides what to send.
+3. :meth:`BranchRuntime.forward` sends the original bytes (never re-encoded), key and headers
+   to an output topic, or :meth:`BranchRuntime.send_json` a new JSON record.
+
+Faust commits an offset only after the producer has flushed every message sent before it
+(``acks=all``), so outputs are durable before their input is committed: at least once.
+
+Latency is measured per alert, over the last minute: ``processing`` (decode plus the branch's
+own work, in the worker) and ``end_to_end`` (append time in ``alerts`` to append time in the
+output topic, from the delivery report; output topics are created with ``LogAppendTime``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+import httpx
+
+from brokerapp.codecs import ConfluentCodec, DecodeError, RegistryUnavailable, SchemaCache
+from brokerapp.gateway import LatencyWindow, backoff_delay, deadletter_headers
+from brokerapp.registry import RegistryClient
+from brokerapp.settings import Settings
+from brokerapp.statuspage import render
+
+__all__ = ["OUTPUT_TOPIC_CONFIG", "BranchRuntime", "add_status_pages"]
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime", "cleanup.policy": "delete"}
+"""Configuration of topics a branch creates: append times make end-to-end latency exact."""
+
+
+class BranchRuntime:
+    """Decoding, dead letters, sending and latency statistics of one branch worker.
+
+    Parameters
+    ----------
+    app : faust.App
+        The branch's app.
+    settings : Settings
+        The one settings object.
+    branch : str
+        Branch name (dead-letter topic ``<topic_prefix><branch>-deadletter``).
+    """
+
+    def __init__(self, app: faust.App, settings: Settings, branch: str):
+        self.app = app
+        self.settings = settings
+        self.branch = branch
+        self.registry = RegistryClient(settings.registry_url)
+        self.codec = ConfluentCodec(self.registry, SchemaCache())
+        self.source = app.topic(
+            settings.alerts_topic,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.deadletter_name = f"{settings.topic_prefix}{branch}-deadletter"
+        self.processing = LatencyWindow(60)
+        self.end_to_end = LatencyWindow(60)
+        self.received = 0
+        self.sent: Counter[str] = Counter()
+        self.deadlettered: Counter[str] = Counter()
+        self._outputs: dict[str, faust.TopicT] = {}
+
+    def output_topic(self, name: str, partitions: int | None = None) -> faust.TopicT:
+        """Declare (the worker creates it) an output topic of raw bytes with append times.
+
+        Parameters
+        ----------
+        name : str
+            Topic name.
+        partitions : int, optional
+            Partition count when created (default: ``alerts_partitions``).
+
+        Returns
+        -------
+        faust.TopicT
+            The topic.
+        """
+        return self.app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=partitions or self.settings.alerts_partitions,
+            internal=True,
+            config=dict(
+                OUTPUT_TOPIC_CONFIG, **{"retention.ms": str(self.settings.alerts_retention_ms)}
+            ),
+        )
+
+    async def output(self, name: str) -> faust.TopicT:
+        """Return output topic ``name``, creating it on the cluster on first use."""
+        topic = self._outputs.get(name)
+        if topic is None:
+            topic = self.output_topic(name)
+            await topic.maybe_declare()
+            self._outputs[name] = topic
+        return topic
+
+    async def declare(self, names: list[str]) -> None:
+        """Create output topics known in advance (before the first alert needs them)."""
+        for name in [self.deadletter_name, *names]:
+            await self.output(name)
+
+    async def decode(self, event: faust.EventT) -> tuple[int, dict] | None:
+        """Decode an alert once; None when it went to the dead-letter topic instead.
+
+        Parameters
+        ----------
+        event : faust.EventT
+            The event read from ``alerts``.
+
+        Returns
+        -------
+        tuple of (int, dict) or None
+            Schema ID and record.
+        """
+        self.received += 1
+        attempts = self.settings.branch_retry_attempts
+        for attempt in range(1, attempts + 2):
+            try:
+                return await self.codec.decode(event.value)
+            except DecodeError as exc:
+                await self.dead_letter(event, exc)
+                return None
+            except (RegistryUnavailable, httpx.TransportError) as exc:
+                if attempt > attempts:
+                    await self.dead_letter(event, exc)
+                    return None
+                delay = backoff_delay(
+                    attempt,
+                    self.settings.gateway_retry_backoff,
+                    self.settings.gateway_retry_backoff_max,
+                )
+                logger.warning(
+                    "%s: %s; retry %d/%d in %.1f s", self.branch, exc, attempt, attempts, delay
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def dead_letter(self, event: faust.EventT, error: Exception) -> None:
+        """Send the event's message unchanged to the dead-letter topic, with the reason."""
+        message = event.message
+        headers = list(_headers(message.headers)) + deadletter_headers(
+            str(error), error, message.topic, message.partition, message.offset
+        )
+        self.deadlettered[type(error).__name__] += 1
+        logger.warning(
+            "%s: %s:%d offset %d dead-lettered: %s",
+            self.branch,
+            message.topic,
+            message.partition,
+            message.offset,
+            error,
+        )
+        topic = await self.output(self.deadletter_name)
+        await topic.send(key=message.key, value=message.value, headers=headers)
+
+    def _on_delivered(self, name: str, appended_ms: float):
+        def record(future: Any) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            metadata = future.result()
+            self.sent[name] += 1
+            self.end_to_end.add(time.time(), [metadata.timestamp - appended_ms])
+
+        return record
+
+    async def forward(
+        self, name: str, event: faust.EventT, appended_ms: float | None = None
+    ) -> None:
+        """Send the event's original bytes, key and headers to output topic ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Output topic.
+        event : faust.EventT
+            The input event.
+        appended_ms : float, optional
+            Append time of the alert in ``alerts`` when the event came from another topic
+            (default: the event's own timestamp).
+        """
+        message = event.message
+        topic = await self.output(name)
+        await topic.send(
+            key=message.key,
+            value=message.value,
+            headers=list(_headers(message.headers)),
+            callback=self._on_delivered(
+                name, message.timestamp * 1000.0 if appended_ms is None else appended_ms
+            ),
+        )
+
+    async def send_json(
+        self, name: str, event: faust.EventT, key: bytes | None, record: Mapping
+    ) -> None:
+        """Send a new record as JSON to output topic ``name`` (headers of the input kept)."""
+        message = event.message
+        topic = await self.output(name)
+        await topic.send(
+            key=key,
+            value=json.dumps(record, default=str).encode(),
+            headers=list(_headers(message.headers)),
+            callback=self._on_delivered(name, message.timestamp * 1000.0),
+        )
+
+    def processed(self, started: float) -> None:
+        """Record the processing time of one alert (``started`` from ``time.perf_counter``)."""
+        self.processing.add(time.time(), [(time.perf_counter() - started) * 1000.0])
+
+    def status(self) -> dict[str, Any]:
+        """Return the branch's counters and latencies, JSON-ready."""
+        now = time.time()
+        return {
+            "branch": self.branch,
+            "app_id": self.app.conf.id,
+            "source": self.settings.alerts_topic,
+            "received": self.received,
+            "sent": dict(self.sent),
+            "deadlettered": sum(self.deadlettered.values()),
+            "deadlettered_by_kind": dict(self.deadlettered),
+            "processing": self.processing.summary(now),
+            "end_to_end": self.end_to_end.summary(now),
+            "schemas_cached": len(self.codec.cache),
+        }
+
+
+def _headers(headers: Any) -> list[tuple[str, bytes]]:
+    """Faust message headers (a list of pairs or a mapping) as a list of pairs."""
+    if not headers:
+        return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(headers)
+
+
+def add_status_pages(app: faust.App, path: str, status: Any) -> None:
+    """Serve ``status()`` at ``/<path>/`` (HTML) and ``/<path>/status.json`` (JSON).
+
+    Parameters
+    ----------
+    app : faust.App
+        The worker's app (its web view binds to ``web_bind``).
+    path : str
+        First path segment, the branch name.
+    status : callable
+        Returns the JSON-ready status dict.
+    """
+
+    @app.page(f"/{path}/")
+    async def status_page(web: Any, request: Any) -> Any:
+        return web.html(render(f"{app.conf.id} status", status()))
+
+    @app.page(f"/{path}/status.json")
+    async def status_json(web: Any, request: Any) -> Any:
+        return web.json(status())

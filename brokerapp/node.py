@@ -1,0 +1,115 @@
+"""A processing node: one branch worker running a chain of alert processors.
+
+``build_node`` makes the Faust app of a node. Its one agent, ``process``, reads ``alerts``,
+decodes each alert once (:class:`brokerapp.branch.BranchRuntime`), runs the node's current
+chain (:class:`brokerapp.processors.ChainFile`, reloaded when the file changes, checked at
+most every ``chain_poll_seconds``) and sends, for each ``Emit(stream)`` of the result, the
+alert's original bytes (or the emitted records, as JSON) to the stream's topic. A stream's
+topic is given by the node's ``streams`` mapping, else ``<topic_prefix><branch>-<stream>``.
+Alerts a processor drops, or that pass without an emit, go nowhere (they are counted). A
+processor that raises sends the alert to the dead-letter topic with the error as reason.
+
+Web view (the node's own port): ``/<branch>/`` HTML and ``/<branch>/status.json``: counts,
+processing and end-to-end latency, and the chain (version, processors, reloads, last error).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from brokerapp.app import create_app
+from brokerapp.branch import BranchRuntime, add_status_pages
+from brokerapp.processors import Alert, ChainFile, ProcessorError
+from brokerapp.profiles import UnknownSurveyError
+from brokerapp.settings import Settings
+
+__all__ = ["build_node"]
+
+
+def build_node(
+    settings: Settings,
+    branch: str,
+    chain_path: Path,
+    streams: Mapping[str, str],
+    web_port: int,
+) -> faust.App:
+    """Build the app of a processing node.
+
+    Parameters
+    ----------
+    settings : Settings
+        The one settings object.
+    branch : str
+        Branch name: app id ``<app_prefix>-<branch>`` (its own consumer group).
+    chain_path : Path
+        The chain file (TOML).
+    streams : mapping of str to str
+        Stream name to output topic, for streams whose topic is not the default.
+    web_port : int
+        Port of the node's web view.
+
+    Returns
+    -------
+    faust.App
+        With one agent, ``process``.
+    """
+    app = create_app(settings, branch, web_port=web_port)
+    runtime = BranchRuntime(app, settings, branch)
+    chains = ChainFile(chain_path, poll_seconds=settings.chain_poll_seconds)
+    outcomes: Counter[str] = Counter()
+
+    def topic_of(stream: str) -> str:
+        return streams.get(stream) or f"{settings.topic_prefix}{branch}-{stream}"
+
+    @app.agent(runtime.source, name="process", concurrency=1)
+    async def process(stream: faust.StreamT) -> Any:
+        """Run the chain on every alert of the buffer."""
+        await runtime.declare(list(streams.values()))
+        async for event in stream.events():
+            started = time.perf_counter()
+            decoded = await runtime.decode(event)
+            if decoded is None:
+                continue
+            schema_id, record = decoded
+            chain = chains.current(time.monotonic())
+            try:
+                result = chain.run(Alert.of(record, schema_id))
+            except (ProcessorError, UnknownSurveyError) as exc:
+                await runtime.dead_letter(event, exc)
+                continue
+            for name, records in result.emits:
+                if records is None:
+                    await runtime.forward(topic_of(name), event)
+                else:
+                    for new in records:
+                        await runtime.send_json(topic_of(name), event, event.message.key, new)
+            outcomes["passed" if result.passed else "dropped"] += 1
+            runtime.processed(started)
+
+    def status() -> dict[str, Any]:
+        chain = chains.chain
+        return {
+            **runtime.status(),
+            "outcomes": dict(outcomes),
+            "chain": {
+                "file": str(chain_path),
+                "name": chain.name if chain is not None else None,
+                "version": chains.version,
+                "processors": [p.name for p in chain.processors] if chain is not None else [],
+                "reloads": chains.reloads,
+                "reload_failures": chains.reload_failures,
+                "last_error": chains.last_error,
+            },
+            "streams": {name: topic_of(name) for name in streams},
+        }
+
+    add_status_pages(app, branch, status)
+
+    app.status = status
+    return app

@@ -1,0 +1,63 @@
+"""The fast branches' apps: what each registers, under which stable names."""
+
+from pathlib import Path
+
+import pytest
+
+from brokerapp.settings import load_settings
+
+CHAINS = Path(__file__).parents[2] / "deploy" / "chains"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(
+        home=tmp_path,
+        store="memory://",
+        app_prefix="unit",
+        ssfilter_chain=CHAINS / "ssfilter.toml",
+        node_chain=CHAINS / "example.toml",
+    )
+
+
+def test_ssfilter_is_one_chain_agent_routing_to_the_two_topics(settings):
+    from agents.ssfilter import build
+
+    app = build(settings)
+    assert app.conf.id == "unit-ssfilter"
+    assert set(app.agents) == {"process"}
+    assert set(app.tables) == set()
+    assert app.conf.web_port == settings.ssfilter_web_port
+    status = app.status()
+    assert status["streams"] == {"solar": "alerts-solar", "nonsolar": "alerts-nonsolar"}
+    assert status["chain"]["processors"] == ["solar_system"]
+    assert status["source"] == "alerts"
+
+
+def test_generic_node_takes_its_name_and_chain_from_settings(settings):
+    from agents.node import build
+
+    app = build(settings.model_copy(update={"node_name": "bright"}))
+    assert app.conf.id == "unit-bright"
+    assert set(app.agents) == {"process"}
+    assert app.status()["chain"]["processors"] == ["magnitude_cut", "solar_system"]
+
+
+def test_filters_app_selects_then_limits_per_visit_in_a_windowed_table(settings):
+    from agents.filters import build
+
+    app = build(settings.model_copy(update={"filters": [1, 7, 100]}))
+    assert app.conf.id == "unit-filters"
+    assert set(app.agents) == {"select", "limit"}
+    assert set(app.tables) == {"visit_counts"}
+    table = app.tables["visit_counts"]
+    assert table.changelog_topic.get_topic_name() == "unit-filters-visit_counts-changelog"
+    assert table.partitions == settings.alerts_partitions
+    assert set(app.status()["filters"]) == {"Filter001", "Filter007", "Filter100"}
+
+
+def test_each_branch_is_its_own_consumer_group(settings):
+    from agents import filters, gateway, node, ssfilter
+
+    ids = {m.build(settings).conf.id for m in (filters, gateway, node, ssfilter)}
+    assert len(ids) == 4
