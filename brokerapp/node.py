@@ -2,12 +2,13 @@
 
 ``build_node`` makes the Faust app of a node. Its one agent, ``process``, reads ``alerts``,
 decodes each alert once (:class:`brokerapp.branch.BranchRuntime`), runs the node's current
-chain (:class:`brokerapp.processors.ChainFile`, reloaded when the file changes, checked at
-most every ``chain_poll_seconds``) and sends, for each ``Emit(stream)`` of the result, the
-alert's original bytes (or the emitted records, as JSON) to the stream's topic. A stream's
-topic is given by the node's ``streams`` mapping, else ``<topic_prefix><branch>-<stream>``.
-Alerts a processor drops, or that pass without an emit, go nowhere (they are counted). A
-processor that raises sends the alert to the dead-letter topic with the error as reason.
+chain (:class:`brokerapp.processors.ChainFile`, reloaded when the file changes, checked
+every ``chain_poll_seconds`` by a timer and before each alert) and sends, for each
+``Emit(stream)`` of the result, the alert's original bytes (or the emitted records, as
+JSON) to the stream's topic: the node's ``streams`` mapping names it, else it is
+``<topic_prefix><branch>-<stream>``. Alerts a processor drops, or that pass without an
+emit, go nowhere (they are counted). A processor that raises sends the alert to the
+dead-letter topic with the error as reason.
 
 Web view (the node's own port): ``/<branch>/`` HTML and ``/<branch>/status.json``: counts,
 processing and end-to-end latency, and the chain (version, processors, reloads, last error).
@@ -91,6 +92,11 @@ def build_node(
                         await runtime.send_json(topic_of(name), event, event.message.key, new)
             outcomes["passed" if result.passed else "dropped"] += 1
             runtime.processed(started)
+
+    @app.timer(interval=settings.chain_poll_seconds)
+    async def reload_chain() -> None:
+        """Pick up a changed chain file while no alert arrives, too."""
+        chains.current(time.monotonic())
 
     def status() -> dict[str, Any]:
         chain = chains.chain
