@@ -21,7 +21,7 @@ services: install ## Start local and upstream Kafka and schema registries (left 
 down: ## Stop every service
 	$(BROKER) services down
 
-demo: services ## The main job: sample alerts upstream, mirrored by the gateway into alerts, shown as they arrive
+demo: services ## The main job: samples upstream -> gateway -> alerts -> ssfilter -> solar and nonsolar streams
 	PYTHON=$(PYTHON) bash deploy/demo.sh
 
 test: install ## Every test tier against real servers started (and stopped) here
