@@ -63,8 +63,9 @@ def build(settings: Settings) -> faust.App:
     limits = {f.name: f.max_per_visit for f in filters}
     outputs = {f.name: f"{settings.topic_prefix}{f.name}" for f in filters}
     partitions = settings.alerts_partitions
+    by_visit_name = f"{settings.topic_prefix}{branch}-by-visit"
     by_visit = app.topic(
-        f"{settings.topic_prefix}{branch}-by-visit",
+        by_visit_name,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -103,10 +104,8 @@ def build(settings: Settings) -> faust.App:
                     (FILTERS_HEADER, ",".join(names).encode()),
                     (APPENDED_HEADER, str(int(message.timestamp * 1000)).encode()),
                 ]
-                await by_visit.send(
-                    key=visit_key(alert.view).encode(),
-                    value=message.value,
-                    headers=headers,
+                await runtime.send(
+                    by_visit_name, visit_key(alert.view).encode(), message.value, headers
                 )
                 counts["selected"] += 1
                 counts.update(f"passed:{n}" for n in names)
