@@ -38,8 +38,9 @@ format: ## Rewrite files to the project style
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-bench: services ## Print decode, key, produce and gateway benchmarks (nothing asserted)
+bench: services ## Print decode, key, produce, gateway and branch benchmarks (nothing asserted)
 	$(PYTHON) -m bench.bench_decode
 	$(PYTHON) -m bench.bench_avrokey
 	$(PYTHON) -m bench.bench_produce
 	$(PYTHON) -m bench.bench_gateway
+	$(PYTHON) -m bench.bench_branches
