@@ -35,7 +35,12 @@ import faust
 import httpx
 
 from brokerapp.codecs import ConfluentCodec, DecodeError, RegistryUnavailable, SchemaCache
-from brokerapp.gateway import LatencyWindow, backoff_delay, deadletter_headers
+from brokerapp.gateway import (
+    LatencyWindow,
+    alerts_topic_config,
+    backoff_delay,
+    deadletter_headers,
+)
 from brokerapp.registry import RegistryClient
 from brokerapp.settings import Settings
 from brokerapp.statuspage import render
@@ -67,12 +72,17 @@ class BranchRuntime:
         self.branch = branch
         self.registry = RegistryClient(settings.registry_url)
         self.codec = ConfluentCodec(self.registry, SchemaCache())
+        # Declared with the gateway's partitions and configuration, so that whichever worker
+        # starts first creates the buffer: Faust ignores a missing topic it subscribes to.
         self.source = app.topic(
             settings.alerts_topic,
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
+            partitions=settings.alerts_partitions,
+            internal=True,
+            config=alerts_topic_config(settings.alerts_retention_ms, settings.max_message_bytes),
         )
         self.deadletter_name = f"{settings.topic_prefix}{branch}-deadletter"
         self.processing = LatencyWindow(60)

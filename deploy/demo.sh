@@ -36,9 +36,10 @@ stop_workers() {
   wait "$GATEWAY" "$SSFILTER" 2>/dev/null || true
 }
 trap stop_workers EXIT
-wait_for() {  # a worker's status page answers once it runs
+wait_for() {  # until a worker's status page says it runs
   for _ in $(seq 120); do
-    curl -sf "http://127.0.0.1:$1/$2/status.json" >/dev/null && return 0
+    curl -sf "http://127.0.0.1:$1/$2/status.json" | $PYTHON -c \
+      'import json,sys; sys.exit(not json.load(sys.stdin).get("running", True))' && return 0
     kill -0 "$3" 2>/dev/null || { tail -30 "$4"; exit 1; }
     sleep 1
   done
