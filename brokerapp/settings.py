@@ -180,6 +180,27 @@ class Settings(BaseSettings):
         "and the previous window (so at most 20 per visit even across a window boundary), and "
         "counts older than two windows expire.",
     )
+    watchlist_source_topic: str = Field(
+        "alerts-nonsolar",
+        description="Topic the watchlist branch matches (the ssfilter's non-solar stream).",
+    )
+    ss_watchlist_source_topic: str = Field(
+        "alerts-solar",
+        description="Topic the solar-system watchlists are matched on (ssfilter's solar stream).",
+    )
+    watchlist_control_topic: str = Field(
+        "watchlist-control",
+        description="Compacted topic of watchlist commands (put or delete, keyed by watchlist "
+        "ID); `brokerapp watchlist` and the REST endpoint write it, every worker applies it.",
+    )
+    annotations_topic: str = Field(
+        "annotations", description="Output: one JSON Annotation per watchlist match."
+    )
+    annotated_alerts_topic: str = Field(
+        "annotated-alerts",
+        description="Output: the alert with all its annotations, Avro (registered locally).",
+    )
+    watchlist_web_port: int = Field(6070, description="Port of the watchlist worker's web view.")
     chain_poll_seconds: float = Field(
         1.0, gt=0, description="How often (s) a node checks its chain file for changes."
     )

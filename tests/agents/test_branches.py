@@ -57,7 +57,22 @@ def test_filters_app_selects_then_limits_per_visit_in_a_windowed_table(settings)
 
 
 def test_each_branch_is_its_own_consumer_group(settings):
-    from agents import filters, gateway, node, ssfilter
+    from agents import filters, gateway, node, ssfilter, watchlist
 
-    ids = {m.build(settings).conf.id for m in (filters, gateway, node, ssfilter)}
-    assert len(ids) == 4
+    modules = (filters, gateway, node, ssfilter, watchlist)
+    ids = {m.build(settings).conf.id for m in modules}
+    assert len(ids) == len(modules)
+    ports = {m.build(settings).conf.web_port for m in modules}
+    assert len(ports) == len(modules)  # all can run on one host
+
+
+def test_watchlist_app_matches_from_global_zone_tables_fed_by_a_control_agent(settings):
+    from agents.watchlist import build
+
+    app = build(settings)
+    assert app.conf.id == "unit-watchlist"
+    assert set(app.agents) == {"control", "match", "ss_match"}
+    assert set(app.tables) == {"watchlists", "watchlist_zones", "ss_watchlist_objects"}
+    for table in app.tables.values():
+        assert table.is_global and table.partitions == 1
+    assert app.status()["source"] == settings.watchlist_source_topic == "alerts-nonsolar"

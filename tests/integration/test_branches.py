@@ -345,3 +345,169 @@ async def test_a_slow_branch_does_not_hold_back_the_fast_one(services, settings,
             }
         )
     )
+
+
+WATCHLISTS = Path(__file__).parents[1] / "data" / "watchlists"
+
+
+def alert_position(record):
+    if "objectId" in record:
+        return record["candidate"]["ra"], record["candidate"]["dec"], record["candid"]
+    source = record["diaSource"]
+    return source["ra"], source["dec"], source["diaSourceId"]
+
+
+async def test_watchlist_added_while_running_annotates_the_next_alerts(
+    services, settings, tmp_path, runs
+):
+    import csv
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    from brokerapp.codecs import ConfluentCodec, SchemaCache
+
+    run = branch(tmp_path, "agents.watchlist", "watchlist", "BROKER_WATCHLIST_WEB_PORT")
+    alerts_topic = f"{run.prefix}-alerts"
+    names = {
+        "BROKER_WATCHLIST_SOURCE_TOPIC": alerts_topic,
+        "BROKER_WATCHLIST_CONTROL_TOPIC": f"{run.prefix}-watchlist-control",
+        "BROKER_ANNOTATIONS_TOPIC": f"{run.prefix}-annotations",
+        "BROKER_ANNOTATED_ALERTS_TOPIC": f"{run.prefix}-annotated-alerts",
+    }
+    run.env_overrides.update(names, BROKER_ALERTS_PARTITIONS="4")
+    ensure_topics(settings.kafka_bootstrap, [alerts_topic], 4, alerts_topic_config(-1, 10485760))
+    runs.append(run)
+    run.start()
+
+    # Added while the worker runs, through the CLI.
+    env = {**os.environ, **run.env()}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "brokerapp",
+            "watchlist",
+            "put",
+            "wl1",
+            str(WATCHLISTS / "watchlist.csv"),
+            "--name",
+            "test",
+            "--owner",
+            "me",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    run.wait_status(lambda s: s["watchlists"] == 1, what="the watchlist to be applied")
+
+    alerts = samples("ztf") + samples("lsst")
+    await fill_buffer(settings, alerts_topic, alerts)
+    status = run.wait_status(lambda s: s["received"] >= len(alerts))
+
+    # Expected hits, from astropy on the raw positions.
+    with open(WATCHLISTS / "watchlist.csv") as fh:
+        entries = list(csv.DictReader(fh))
+    expected = {}
+    for _schema, record in alerts:
+        ra, dec, alert_id = alert_position(record)
+        alert = SkyCoord(ra * u.deg, dec * u.deg)
+        for entry in entries:
+            sep = alert.separation(
+                SkyCoord(float(entry["ra"]) * u.deg, float(entry["dec"]) * u.deg)
+            )
+            if sep.arcsec <= float(entry["radius"]):
+                expected[(alert_id, entry["name"])] = sep.arcsec
+    assert len(expected) == 3
+
+    got = read_topic(settings, names["BROKER_ANNOTATIONS_TOPIC"], len(expected), idle_limit=5)
+    annotations = [json.loads(m.value()) for m in got]
+    assert {(a["alert_id"], a["entry"]): a["separation_arcsec"] for a in annotations} == (
+        pytest.approx(expected, abs=1e-6)
+    )
+    assert {a["watchlist_id"] for a in annotations} == {"wl1"}
+    assert status["annotations"] == 3 and status["matched_alerts"] == 3
+
+    annotated = read_topic(settings, names["BROKER_ANNOTATED_ALERTS_TOPIC"], 3, idle_limit=5)
+    async with RegistryClient(settings.registry_url) as registry:
+        codec = ConfluentCodec(registry, SchemaCache())
+        records = [(await codec.decode(m.value()))[1] for m in annotated]
+    assert {(alert_position(r["alert"])[2], r["annotations"][0]["entry"]) for r in records} == (
+        set(expected)
+    )
+
+    # A bad file through REST is refused with its row and column; a delete stops matching.
+    base = f"http://127.0.0.1:{run.port}/watchlist/watchlists/wl2?name=bad"
+    request = urllib.request.Request(
+        base, data=(WATCHLISTS / "watchlist_bad.csv").read_bytes(), method="PUT"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    assert "row 4, column 'dec'" in refused.value.read().decode()
+    delete = urllib.request.Request(
+        f"http://127.0.0.1:{run.port}/watchlist/watchlists/wl1", method="DELETE"
+    )
+    urllib.request.urlopen(delete, timeout=10).read()
+    run.wait_status(lambda s: s["watchlists"] == 0, what="the delete to be applied")
+    await fill_buffer(settings, alerts_topic, alerts)
+    after = run.wait_status(lambda s: s["received"] >= 2 * len(alerts))
+    assert after["annotations"] == 3  # nothing new once deleted
+
+
+async def test_solar_system_watchlist_follows_named_objects(services, settings, tmp_path, runs):
+    import subprocess
+    import sys
+
+    run = branch(tmp_path, "agents.watchlist", "watchlist", "BROKER_WATCHLIST_WEB_PORT")
+    solar_topic = f"{run.prefix}-alerts-solar"
+    annotations_topic = f"{run.prefix}-annotations"
+    run.env_overrides.update(
+        BROKER_SS_WATCHLIST_SOURCE_TOPIC=solar_topic,
+        BROKER_WATCHLIST_SOURCE_TOPIC=f"{run.prefix}-alerts-nonsolar",
+        BROKER_WATCHLIST_CONTROL_TOPIC=f"{run.prefix}-watchlist-control",
+        BROKER_ANNOTATIONS_TOPIC=annotations_topic,
+        BROKER_ANNOTATED_ALERTS_TOPIC=f"{run.prefix}-annotated-alerts",
+        BROKER_ALERTS_PARTITIONS="4",
+    )
+    for topic in (solar_topic, f"{run.prefix}-alerts-nonsolar"):
+        ensure_topics(settings.kafka_bootstrap, [topic], 4, alerts_topic_config(-1, 10485760))
+    runs.append(run)
+    run.start()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "brokerapp",
+            "watchlist",
+            "put-objects",
+            "ss1",
+            str(WATCHLISTS / "solar_system.csv"),
+        ],
+        env={**os.environ, **run.env()},
+        check=True,
+        capture_output=True,
+    )
+    run.wait_status(lambda s: s["watchlists"] == 1, what="the watchlist to be applied")
+    followed = {"2830", "119257", "21164719644750924"}  # from the file, as the surveys write them
+    alerts = samples("ztf") + samples("lsst")
+    expected = set()
+    for _schema, record in alerts:
+        if "objectId" in record:
+            name = record["candidate"]["ssnamenr"]
+        else:
+            name = str(record["diaSource"]["ssObjectId"] or "")
+        if name in followed:
+            expected.add((alert_position(record)[2], name))
+    assert len(expected) == 3
+    await fill_buffer(settings, solar_topic, alerts)
+    run.wait_status(lambda s: s["annotations"] >= len(expected))
+    got = read_topic(settings, annotations_topic, len(expected) + 1, idle_limit=3)
+    assert {(json.loads(m.value())["alert_id"], json.loads(m.value())["entry"]) for m in got} == (
+        expected
+    )
