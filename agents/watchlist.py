@@ -137,14 +137,7 @@ def build(settings: Settings) -> faust.App:
     """
     branch = "watchlist"
     app = create_app(settings, branch, web_port=settings.watchlist_web_port)
-    runtime = BranchRuntime(app, settings, branch)
-    runtime.source = app.topic(
-        settings.watchlist_source_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    runtime = BranchRuntime(app, settings, branch, settings.watchlist_source_topic)
     control_topic = app.topic(
         settings.watchlist_control_topic,
         key_type=bytes,
@@ -158,13 +151,7 @@ def build(settings: Settings) -> faust.App:
     watchlists = app.GlobalTable("watchlists", partitions=1, key_type=str)
     zones = app.GlobalTable("watchlist_zones", partitions=1, key_type=str)
     ss_objects = app.GlobalTable("ss_watchlist_objects", partitions=1, key_type=str)
-    solar = app.topic(
-        settings.ss_watchlist_source_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    solar = BranchRuntime.topic_of(app, settings, settings.ss_watchlist_source_topic)
     counts: Counter[str] = Counter()
     avro: dict[int, tuple[int, Any]] = {}
 
@@ -343,7 +330,7 @@ def build(settings: Settings) -> faust.App:
     def status() -> dict[str, Any]:
         return {
             **runtime.status(),
-            "source": settings.watchlist_source_topic,
+            "solar_source": settings.ss_watchlist_source_topic,
             "watchlists": len(list(watchlists.keys())),
             "zones": len(list(zones.keys())),
             "matched_alerts": counts["matched_alerts"],

@@ -64,26 +64,24 @@ class BranchRuntime:
         The one settings object.
     branch : str
         Branch name (dead-letter topic ``<topic_prefix><branch>-deadletter``).
+    source_topic : str, optional
+        What the branch reads instead of the ``alerts`` buffer (an output of another branch,
+        which that branch creates).
     """
 
-    def __init__(self, app: faust.App, settings: Settings, branch: str):
+    def __init__(
+        self, app: faust.App, settings: Settings, branch: str, source_topic: str | None = None
+    ):
         self.app = app
         self.settings = settings
         self.branch = branch
         self.registry = RegistryClient(settings.registry_url)
         self.codec = ConfluentCodec(self.registry, SchemaCache())
-        # Declared with the gateway's partitions and configuration, so that whichever worker
-        # starts first creates the buffer: Faust ignores a missing topic it subscribes to.
-        self.source = app.topic(
-            settings.alerts_topic,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.alerts_partitions,
-            internal=True,
-            config=alerts_topic_config(settings.alerts_retention_ms, settings.max_message_bytes),
-        )
+        # Declared (created if missing) before the worker subscribes: Faust ignores a missing
+        # topic it subscribes to. The buffer gets the gateway's own partitions and settings,
+        # so whichever worker starts first creates it as the gateway would.
+        self.source_name = source_topic or settings.alerts_topic
+        self.source = self.topic_of(app, settings, self.source_name)
         self.deadletter_name = f"{settings.topic_prefix}{branch}-deadletter"
         self.processing = LatencyWindow(60)
         self.decoding = LatencyWindow(60)
@@ -119,6 +117,44 @@ class BranchRuntime:
             config=dict(
                 OUTPUT_TOPIC_CONFIG, **{"retention.ms": str(self.settings.alerts_retention_ms)}
             ),
+        )
+
+    @staticmethod
+    def topic_of(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
+        """Declare an input topic of raw bytes, created as its writer would if missing.
+
+        The ``alerts`` buffer gets the gateway's configuration; any other input (an output of
+        another branch) the branches' output configuration.
+
+        Parameters
+        ----------
+        app : faust.App
+            The branch's app.
+        settings : Settings
+            The one settings object.
+        name : str
+            Topic name.
+
+        Returns
+        -------
+        faust.TopicT
+            To subscribe an agent to.
+        """
+        if name == settings.alerts_topic:
+            config = alerts_topic_config(settings.alerts_retention_ms, settings.max_message_bytes)
+        else:
+            config = dict(
+                OUTPUT_TOPIC_CONFIG, **{"retention.ms": str(settings.alerts_retention_ms)}
+            )
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.alerts_partitions,
+            internal=True,
+            config=config,
         )
 
     async def output(self, name: str) -> faust.TopicT:
@@ -272,7 +308,7 @@ class BranchRuntime:
         return {
             "branch": self.branch,
             "app_id": self.app.conf.id,
-            "source": self.settings.alerts_topic,
+            "source": self.source_name,
             "received": self.received,
             "sent": dict(self.sent),
             "deadlettered": sum(self.deadlettered.values()),

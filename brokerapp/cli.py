@@ -602,3 +602,29 @@ def watchlist_put_objects(settings: Settings, watchlist_id, path, name, owner, c
         raise click.ClickException(str(exc)) from exc
     _send_command(settings, WatchlistCommand.put(loaded))
     click.echo(f"{watchlist_id}: {len(objects)} objects sent to {settings.watchlist_control_topic}")
+
+
+@main.group()
+def catalogue() -> None:
+    """Make static catalogues for the crossmatch branch."""
+
+
+@catalogue.command("synthetic")
+@click.option("--count", "-n", type=int, default=1_000_000, show_default=True, help="Sources.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="var/catalogues/synthetic.parquet",
+    show_default=True,
+    help="File to write (.parquet, .csv, .fits or .vot).",
+)
+def catalogue_synthetic(count: int, seed: int, out: str) -> None:
+    """Write a synthetic catalogue, uniform on the sky, for benchmarks and the demo."""
+    from pathlib import Path
+
+    from brokerapp.watchlists import synthetic_catalogue, write_catalogue
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_catalogue(synthetic_catalogue(count, seed=seed), out)
+    click.echo(f"{out}: {count} sources")

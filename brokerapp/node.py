@@ -39,6 +39,7 @@ def build_node(
     chain_path: Path,
     streams: Mapping[str, str],
     web_port: int,
+    source_topic: str | None = None,
 ) -> faust.App:
     """Build the app of a processing node.
 
@@ -54,6 +55,8 @@ def build_node(
         Stream name to output topic, for streams whose topic is not the default.
     web_port : int
         Port of the node's web view.
+    source_topic : str, optional
+        Topic to read instead of the ``alerts`` buffer (e.g. the non-solar stream).
 
     Returns
     -------
@@ -61,7 +64,7 @@ def build_node(
         With one agent, ``process``.
     """
     app = create_app(settings, branch, web_port=web_port)
-    runtime = BranchRuntime(app, settings, branch)
+    runtime = BranchRuntime(app, settings, branch, source_topic)
     chains = ChainFile(chain_path, poll_seconds=settings.chain_poll_seconds)
     outcomes: Counter[str] = Counter()
 

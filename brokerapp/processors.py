@@ -98,6 +98,7 @@ from typing import Any, ClassVar, TypeAlias
 from brokerapp.profiles import AlertView, SurveyProfile, is_missing, profile_for
 
 __all__ = [
+    "CatalogueMatch",
     "EmitAnnotations",
     "BUILTIN_PROCESSORS",
     "DEFAULT_VIEW_FIELDS",
@@ -663,11 +664,123 @@ class EmitAnnotations(AlertProcessor):
         return Emit(self.stream, [record])
 
 
+class CatalogueMatch(AlertProcessor):
+    """Annotate alerts with their nearest sources in a static catalogue.
+
+    The catalogue (CSV, FITS, VOTable or Parquet, :func:`brokerapp.watchlists.load_catalogue`)
+    is read once, when the chain is loaded, into a declination-zone index
+    (:class:`brokerapp.zones.ZoneIndex`, in memory: it never changes while the chain runs).
+    Each alert gets ``{"catalogue", "matches": [{"id", "separation_arcsec", <columns>}]}``
+    with the ``k`` nearest sources within ``radius_arcsec`` (nearest first), or no
+    annotation when none is that close. Follow it with ``emit_annotations`` to send them on.
+
+    Parameters
+    ----------
+    path : str
+        Catalogue file.
+    id_column : str
+        Column of source IDs.
+    radius_arcsec : float
+        Search radius [arcsec].
+    k : int
+        Most sources per alert (default 1).
+    columns : list of str
+        Extra catalogue columns copied into each match.
+    ra_column, dec_column : str
+        Coordinate columns [deg] (default ``ra``, ``dec``).
+    **options
+        Anything else is a :class:`ChainConfigError`.
+    """
+
+    name = "catalogue_match"
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        id_column: str,
+        radius_arcsec: float,
+        k: int = 1,
+        columns: Sequence[str] = (),
+        ra_column: str = "ra",
+        dec_column: str = "dec",
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        from brokerapp.watchlists import WatchlistError, load_catalogue
+        from brokerapp.zones import Entry, ZoneIndex
+
+        self.radius = _number(self.name, "radius_arcsec", radius_arcsec)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ChainConfigError(f"{self.name}: option 'k' must be an integer >= 1")
+        self.k = k
+        self.columns = _strings(self.name, "columns", columns) if columns else ()
+        try:
+            catalogue = load_catalogue(
+                _string(self.name, "path", path),
+                _string(self.name, "id_column", id_column),
+                ra_column,
+                dec_column,
+                self.columns,
+            )
+        except (WatchlistError, OSError) as exc:
+            raise ChainConfigError(f"{self.name}: {exc}") from exc
+        self.catalogue = catalogue.name
+        self.index = ZoneIndex()
+        extra = {name: catalogue.columns[name] for name in self.columns}
+        self.index.update(
+            Entry(
+                i,
+                float(catalogue.ra[i]),
+                float(catalogue.dec[i]),
+                0.0,
+                None,
+            )
+            for i in range(len(catalogue.ids))
+        )
+        self._ids = catalogue.ids
+        self._extra = extra
+
+    def _source(self, row: int, separation: float) -> dict[str, Any]:
+        source: dict[str, Any] = {"id": self._ids[row].item(), "separation_arcsec": separation}
+        for name, values in self._extra.items():
+            value = values[row]
+            source[name] = value.item() if hasattr(value, "item") else value
+        return source
+
+    def process(self, alert: Alert) -> Pass:
+        """Pass the alert, annotated with its nearest catalogue sources when any is close.
+
+        Parameters
+        ----------
+        alert : Alert
+            The alert.
+
+        Returns
+        -------
+        Pass
+            With ``{"catalogue", "matches"}`` when a source lies within the radius.
+        """
+        view = alert.view
+        if view.ra is None or view.dec is None:
+            return Pass()
+        matches = self.index.nearest(view.ra, view.dec, self.radius, self.k)
+        if not matches:
+            return Pass()
+        return Pass(
+            {
+                "catalogue": self.catalogue,
+                "matches": [self._source(m.entry.name, m.separation_arcsec) for m in matches],
+            }
+        )
+
+
 BUILTIN_PROCESSORS: tuple[type[AlertProcessor], ...] = (
     SolarSystem,
     MagnitudeCut,
     AnnotateView,
     EmitAnnotations,
+    CatalogueMatch,
 )
 """The processors of this module."""
 

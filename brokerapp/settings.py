@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         description="Output: the alert with all its annotations, Avro (registered locally).",
     )
     watchlist_web_port: int = Field(6070, description="Port of the watchlist worker's web view.")
+    crossmatch_chain: Path = Field(
+        Path("deploy/chains/crossmatch.toml"),
+        description="Chain file of the crossmatch node (its `catalogue_match` names the "
+        "catalogue file, radius and columns).",
+    )
+    crossmatch_web_port: int = Field(6071, description="Port of the crossmatch worker's web view.")
     chain_poll_seconds: float = Field(
         1.0, gt=0, description="How often (s) a node checks its chain file for changes."
     )

@@ -105,6 +105,7 @@ __all__ = [
     "DEFAULT_HEIGHT_DEG",
     "DEC",
     "HALFWIDTH",
+    "MIN_HEIGHT_DEG",
     "NAME",
     "RA_TIERS_DEG",
     "ON_RADIUS_TOLERANCE_ARCSEC",
@@ -547,6 +548,7 @@ def _sort_key(row: Row) -> tuple[int, float]:
 
 
 def _as_row(entry: Entry | Row) -> Row:
+    """Validate an entry, or a row (a list: its stored half width is recomputed), into a row."""
     if isinstance(entry, list) and len(entry) > HALFWIDTH:
         return entry_to_json((*entry[:4], entry[PAYLOAD] if len(entry) > PAYLOAD else None))
     return entry_to_json(entry)
@@ -565,7 +567,7 @@ def zone_insert(rows: Iterable[Row] | None, entry: Entry | Row) -> list[Row]:
     Returns
     -------
     list
-        A new zone value, wide rows first, then narrow rows sorted by RA.
+        A new zone value, its rows in the stored order (by tier, then by RA).
 
     Raises
     ------

@@ -76,3 +76,23 @@ def test_watchlist_app_matches_from_global_zone_tables_fed_by_a_control_agent(se
     for table in app.tables.values():
         assert table.is_global and table.partitions == 1
     assert app.status()["source"] == settings.watchlist_source_topic == "alerts-nonsolar"
+
+
+def test_crossmatch_is_a_node_on_the_nonsolar_stream(settings, tmp_path):
+    from agents.crossmatch import build
+
+    catalogue = tmp_path / "cat.csv"
+    catalogue.write_text("id,ra,dec,mag,kind\n1,10.0,-45.0,17.0,star\n")
+    chain = tmp_path / "crossmatch.toml"
+    chain.write_text(
+        "[[processor]]\nuse = 'catalogue_match'\n"
+        f"path = '{catalogue}'\nid_column = 'id'\nradius_arcsec = 2.0\n"
+        "[[processor]]\nuse = 'emit_annotations'\n"
+    )
+    app = build(settings.model_copy(update={"crossmatch_chain": chain}))
+    assert app.conf.id == "unit-crossmatch"
+    assert set(app.agents) == {"process"}
+    status = app.status()
+    assert status["source"] == "alerts-nonsolar"
+    assert status["chain"]["processors"] == ["catalogue_match", "emit_annotations"]
+    assert status["streams"] == {"annotations": "annotations"}

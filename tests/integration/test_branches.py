@@ -511,3 +511,53 @@ async def test_solar_system_watchlist_follows_named_objects(services, settings, 
     assert {(json.loads(m.value())["alert_id"], json.loads(m.value())["entry"]) for m in got} == (
         expected
     )
+
+
+async def test_crossmatch_annotates_the_nearest_catalogue_source(
+    services, settings, tmp_path, runs
+):
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    run = branch(tmp_path, "agents.crossmatch", "crossmatch", "BROKER_CROSSMATCH_WEB_PORT")
+    source = f"{run.prefix}-alerts-nonsolar"
+    annotations_topic = f"{run.prefix}-annotations"
+    alerts = samples("ztf") + samples("lsst")
+    # Two sources near each of three alerts (1" and 1.8" away), the rest of the sky empty.
+    rows, expected = ["id,ra,dec,mag"], {}
+    for n, (_schema, record) in enumerate([alerts[0], alerts[5], alerts[30]]):
+        ra, dec, alert_id = alert_position(record)
+        centre = SkyCoord(ra * u.deg, dec * u.deg)
+        for m, offset in enumerate((1.0, 1.8)):
+            point = centre.directional_offset_by((40 * m) * u.deg, offset * u.arcsec)
+            rows.append(f"{10 * n + m},{float(point.ra.deg)!r},{float(point.dec.deg)!r},{n}")
+        expected[alert_id] = (10 * n, 1.0)
+    catalogue = tmp_path / "catalogue.csv"
+    catalogue.write_text("\n".join(rows) + "\n")
+    chain = tmp_path / "crossmatch.toml"
+    chain.write_text(
+        "[[processor]]\nuse = 'catalogue_match'\n"
+        f"path = '{catalogue}'\nid_column = 'id'\nradius_arcsec = 2.0\ncolumns = ['mag']\n"
+        "[[processor]]\nuse = 'emit_annotations'\n"
+    )
+    run.env_overrides.update(
+        BROKER_CROSSMATCH_CHAIN=str(chain),
+        BROKER_WATCHLIST_SOURCE_TOPIC=source,
+        BROKER_ANNOTATIONS_TOPIC=annotations_topic,
+        BROKER_ALERTS_PARTITIONS="4",
+    )
+    ensure_topics(settings.kafka_bootstrap, [source], 4, alerts_topic_config(-1, 10485760))
+    runs.append(run)
+    run.start()
+    await fill_buffer(settings, source, alerts)
+    run.wait_status(lambda s: s["received"] >= len(alerts))
+    got = read_topic(settings, annotations_topic, len(expected) + 1, idle_limit=3)
+    found = {}
+    for message in got:
+        record = json.loads(message.value())
+        (match,) = record["annotations"]["catalogue_match"]["matches"]
+        found[record["alert_id"]] = (match["id"], match["separation_arcsec"])
+    assert found.keys() == expected.keys()
+    for alert_id, (source_id, separation) in expected.items():
+        assert found[alert_id][0] == source_id
+        assert found[alert_id][1] == pytest.approx(separation, abs=1e-6)

@@ -212,6 +212,7 @@ def test_processor_names_default_to_the_class_name():
         "magnitude_cut",
         "annotate_view",
         "emit_annotations",
+        "catalogue_match",
     ]
     assert repr(Record()) == "<Record 'record'>"
 
@@ -984,6 +985,7 @@ def test_plugin_installed_through_pythonpath_in_a_fresh_interpreter():
         sorted(
             [
                 "annotate_view",
+                "catalogue_match",
                 "emit_annotations",
                 "magnitude_cut",
                 "slow_down",
@@ -1117,3 +1119,47 @@ def test_emit_annotations_is_silent_without_annotations_unless_told():
     assert Chain([EmitAnnotations()]).run(_alert("lsst")).emits == []
     ((stream, _records),) = Chain([EmitAnnotations(always=True)]).run(_alert("lsst")).emits
     assert stream == "annotations"
+
+
+def _catalogue_near(tmp_path, alert):
+    """Sources at known offsets (astropy) from an alert, plus a far one; returns the file."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    centre = SkyCoord(alert.view.ra * u.deg, alert.view.dec * u.deg)
+    rows = ["src_id,ra,dec,mag"]
+    for n, (offset, angle) in enumerate([(1.5, 10), (4.0, 200), (9.0, 90)], start=1):
+        point = centre.directional_offset_by(angle * u.deg, offset * u.arcsec)
+        rows.append(f"{n},{float(point.ra.deg)!r},{float(point.dec.deg)!r},{15 + n}")
+    rows.append("99,10.0,-80.0,12")
+    path = tmp_path / "cat.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_catalogue_match_gives_the_nearest_sources_within_the_radius(tmp_path):
+    from brokerapp.processors import CatalogueMatch
+
+    alert = _alert("lsst")
+    path = _catalogue_near(tmp_path, alert)
+    two = CatalogueMatch(
+        path=str(path), id_column="src_id", radius_arcsec=5.0, k=2, columns=["mag"]
+    )
+    result = Chain([two]).run(alert)
+    matches = result.annotations["catalogue_match"]["matches"]
+    assert [m["id"] for m in matches] == [1, 2]
+    assert [m["separation_arcsec"] for m in matches] == pytest.approx([1.5, 4.0], abs=1e-6)
+    assert [m["mag"] for m in matches] == [16, 17]
+    assert result.annotations["catalogue_match"]["catalogue"] == "cat"
+    one = CatalogueMatch(path=str(path), id_column="src_id", radius_arcsec=1.0)
+    assert "catalogue_match" not in Chain([one]).run(_alert("lsst")).annotations
+
+
+def test_catalogue_match_configuration_errors(tmp_path):
+    from brokerapp.processors import CatalogueMatch
+
+    with pytest.raises(ChainConfigError, match="catalogue_match"):
+        CatalogueMatch(path=str(tmp_path / "missing.csv"), id_column="id", radius_arcsec=1.0)
+    path = _catalogue_near(tmp_path, _alert("ztf"))
+    with pytest.raises(ChainConfigError, match="'k'"):
+        CatalogueMatch(path=str(path), id_column="src_id", radius_arcsec=1.0, k=0)
