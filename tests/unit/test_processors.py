@@ -723,7 +723,14 @@ def test_chain_from_config():
 
 
 @pytest.mark.parametrize("path", DEPLOYED_CHAINS, ids=lambda p: p.name)
-def test_deployed_chain_files_load(path):
+def test_deployed_chain_files_load(path, tmp_path, monkeypatch):
+    from brokerapp.watchlists import synthetic_catalogue, write_catalogue
+
+    # Chains name files relative to the working directory, as workers run from the checkout;
+    # the crossmatch chain's catalogue is made by `brokerapp catalogue synthetic`.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var" / "catalogues").mkdir(parents=True)
+    write_catalogue(synthetic_catalogue(2000, seed=1), "var/catalogues/synthetic.parquet")
     chain = load_chain(path)
     assert len(chain) >= 1
     for record in [*ZTF_RECORDS.values(), *LSST_RECORDS.values()]:
