@@ -17,7 +17,8 @@ Launch with ``faust -A agents.watchlist worker``. Two agents and two global tabl
     separation in arcsec, time) in ``annotations_topic``, and the alert with all its
     annotations an AnnotatedAlert (Avro, schema ``AnnotatedAlert`` wrapping the alert's own
     schema, registered in the local registry under ``<topic>-value``) in
-    ``annotated_alerts_topic``. An alert without a valid position is dead-lettered.
+    ``annotated_alerts_topic`` and, with ``watchlist_topics``, in
+    ``<topic_prefix>watchlist-<watchlist ID>``. An alert without a valid position is dead-lettered.
 ``ss_match``
     Reads ``ss_watchlist_source_topic`` (the solar stream) and follows named solar-system
     objects: the alert's object (ZTF ``ssnamenr``, LSST ``ssObjectId`` or MPC designation,
@@ -241,13 +242,14 @@ def build(settings: Settings) -> faust.App:
             await runtime.send_json(settings.annotations_topic, event, key, annotation)
         value = await annotated_bytes(schema_id, record, annotations)
         message = event.message
-        await runtime.send(
-            settings.annotated_alerts_topic,
-            key,
-            value,
-            list(message.headers or []),
-            message.timestamp * 1000.0,
-        )
+        targets = [settings.annotated_alerts_topic]
+        if settings.watchlist_topics:
+            ids = sorted({a["watchlist_id"] for a in annotations})
+            targets += [f"{settings.topic_prefix}watchlist-{i}" for i in ids]
+        for target in targets:
+            await runtime.send(
+                target, key, value, list(message.headers or []), message.timestamp * 1000.0
+            )
         counts["matched_alerts"] += 1
         counts["annotations"] += len(annotations)
 

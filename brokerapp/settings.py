@@ -200,6 +200,11 @@ class Settings(BaseSettings):
         "annotated-alerts",
         description="Output: the alert with all its annotations, Avro (registered locally).",
     )
+    watchlist_topics: bool = Field(
+        False,
+        description="Also send each AnnotatedAlert to a topic of its own watchlist, "
+        "`<topic_prefix>watchlist-<watchlist ID>` (for users who follow one watchlist).",
+    )
     watchlist_web_port: int = Field(6070, description="Port of the watchlist worker's web view.")
     crossmatch_chain: Path = Field(
         Path("deploy/chains/crossmatch.toml"),

@@ -379,7 +379,7 @@ async def test_watchlist_added_while_running_annotates_the_next_alerts(
         "BROKER_ANNOTATIONS_TOPIC": f"{run.prefix}-annotations",
         "BROKER_ANNOTATED_ALERTS_TOPIC": f"{run.prefix}-annotated-alerts",
     }
-    run.env_overrides.update(names, BROKER_ALERTS_PARTITIONS="4")
+    run.env_overrides.update(names, BROKER_ALERTS_PARTITIONS="4", BROKER_WATCHLIST_TOPICS="true")
     ensure_topics(settings.kafka_bootstrap, [alerts_topic], 4, alerts_topic_config(-1, 10485760))
     runs.append(run)
     run.start()
@@ -440,6 +440,9 @@ async def test_watchlist_added_while_running_annotates_the_next_alerts(
     assert {(alert_position(r["alert"])[2], r["annotations"][0]["entry"]) for r in records} == (
         set(expected)
     )
+
+    own = read_topic(settings, f"{run.prefix}-watchlist-wl1", 3, idle_limit=3)
+    assert sorted(m.value() for m in own) == sorted(m.value() for m in annotated)
 
     # A bad file through REST is refused with its row and column; a delete stops matching.
     base = f"http://127.0.0.1:{run.port}/watchlist/watchlists/wl2?name=bad"
