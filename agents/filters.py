@@ -22,7 +22,6 @@ Status: ``/<branch>/`` and ``/<branch>/status.json`` on ``filters_web_port``.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -31,8 +30,6 @@ import faust
 from brokerapp.app import create_app, lazy_app
 from brokerapp.branch import BranchRuntime, add_status_pages
 from brokerapp.filters import admit, filter_classes, limit_key, passing, visit_key
-from brokerapp.processors import Alert
-from brokerapp.profiles import UnknownSurveyError
 from brokerapp.settings import Settings
 
 __all__ = ["build"]
@@ -85,17 +82,7 @@ def build(settings: Settings) -> faust.App:
     async def select(stream: faust.StreamT) -> Any:
         """Evaluate the filters once per alert; re-key passing alerts by visit."""
         await runtime.declare([])
-        async for event in stream.events():
-            started = time.perf_counter()
-            decoded = await runtime.decode(event)
-            if decoded is None:
-                continue
-            schema_id, record = decoded
-            try:
-                alert = Alert.of(record, schema_id)
-            except UnknownSurveyError as exc:
-                await runtime.dead_letter(event, exc)
-                continue
+        async for event, alert in runtime.alerts(stream):
             names = passing(alert, filters)
             if names:
                 message = event.message
@@ -109,7 +96,6 @@ def build(settings: Settings) -> faust.App:
                 )
                 counts["selected"] += 1
                 counts.update(f"passed:{n}" for n in names)
-            runtime.processed(started)
 
     @app.agent(by_visit, name="limit", concurrency=1)
     async def limit(stream: faust.StreamT) -> Any:

@@ -36,7 +36,6 @@ column, nothing applied); ``DELETE /watchlist/watchlists/<id>`` deletes it. Stat
 from __future__ import annotations
 
 import io
-import time
 from collections import Counter
 from typing import Any
 
@@ -48,7 +47,6 @@ from brokerapp.app import create_app, lazy_app
 from brokerapp.branch import BranchRuntime, add_status_pages
 from brokerapp.codecs import frame
 from brokerapp.processors import Alert
-from brokerapp.profiles import UnknownSurveyError
 from brokerapp.settings import Settings
 from brokerapp.watchlists import (
     SolarSystemWatchlist,
@@ -220,27 +218,20 @@ def build(settings: Settings) -> faust.App:
     async def match(stream: faust.StreamT) -> Any:
         """Annotate alerts that fall in a watchlist entry's circle."""
         await runtime.declare([settings.annotations_topic, settings.annotated_alerts_topic])
-        async for event in stream.events():
-            started = time.perf_counter()
-            decoded = await runtime.decode(event)
-            if decoded is None:
-                continue
-            schema_id, record = decoded
+        async for event, alert in runtime.alerts(stream):
             try:
-                alert = Alert.of(record, schema_id)
                 matches = lookup_in(zones, alert.view.ra, alert.view.dec, key=str)
-            except (UnknownSurveyError, ValueError) as exc:
+            except ValueError as exc:  # no or a NaN position
                 await runtime.dead_letter(event, exc)
                 continue
             if matches:
-                await annotate(event, schema_id, record, [_annotation(alert, m) for m in matches])
-            runtime.processed(started)
+                await annotate(event, alert, [_annotation(alert, m) for m in matches])
 
-    async def annotate(event: Any, schema_id: int, record: dict, annotations: list[dict]) -> None:
+    async def annotate(event: Any, alert: Alert, annotations: list[dict]) -> None:
         key = event.message.key
         for annotation in annotations:
             await runtime.send_json(settings.annotations_topic, event, key, annotation)
-        value = await annotated_bytes(schema_id, record, annotations)
+        value = await annotated_bytes(alert.schema_id, dict(alert.record), annotations)
         message = event.message
         targets = [settings.annotated_alerts_topic]
         if settings.watchlist_topics:
@@ -257,17 +248,7 @@ def build(settings: Settings) -> faust.App:
     async def ss_match(stream: faust.StreamT) -> Any:
         """Annotate solar-system alerts of objects on a solar-system watchlist."""
         await runtime.declare([settings.annotations_topic, settings.annotated_alerts_topic])
-        async for event in stream.events():
-            started = time.perf_counter()
-            decoded = await runtime.decode(event)
-            if decoded is None:
-                continue
-            schema_id, record = decoded
-            try:
-                alert = Alert.of(record, schema_id)
-            except UnknownSurveyError as exc:
-                await runtime.dead_letter(event, exc)
-                continue
+        async for event, alert in runtime.alerts(stream):
             name = object_key(alert.view.ss_name)
             followers = (ss_objects.get(name) or []) if name is not None else []
             if followers:
@@ -283,8 +264,7 @@ def build(settings: Settings) -> faust.App:
                     }
                     for watchlist_id in followers
                 ]
-                await annotate(event, schema_id, record, annotations)
-            runtime.processed(started)
+                await annotate(event, alert, annotations)
 
     class WatchlistsView(View):
         """List, add or replace, and delete watchlists (commands go to the control topic)."""

@@ -28,7 +28,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import faust
@@ -41,6 +41,8 @@ from brokerapp.gateway import (
     backoff_delay,
     deadletter_headers,
 )
+from brokerapp.processors import Alert
+from brokerapp.profiles import UnknownSurveyError
 from brokerapp.registry import RegistryClient
 from brokerapp.settings import Settings
 from brokerapp.statuspage import render
@@ -209,6 +211,37 @@ class BranchRuntime:
                 )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def alerts(self, stream: faust.StreamT) -> AsyncIterator[tuple[faust.EventT, Alert]]:
+        """Yield each event of ``stream`` with its alert, decoded once.
+
+        Undecodable alerts and records of no known survey are dead-lettered and skipped. The
+        time from reading an event to asking for the next (decode plus the caller's work) is
+        recorded as its processing time.
+
+        Parameters
+        ----------
+        stream : faust.StreamT
+            The agent's stream.
+
+        Yields
+        ------
+        tuple of (faust.EventT, Alert)
+            The event (for its key, headers, bytes and timestamp) and the alert.
+        """
+        async for event in stream.events():
+            started = time.perf_counter()
+            decoded = await self.decode(event)
+            if decoded is None:
+                continue
+            schema_id, record = decoded
+            try:
+                alert = Alert.of(record, schema_id)
+            except UnknownSurveyError as exc:
+                await self.dead_letter(event, exc)
+                continue
+            yield event, alert
+            self.processed(started)
 
     async def dead_letter(self, event: faust.EventT, error: Exception) -> None:
         """Send the event's message unchanged to the dead-letter topic, with the reason."""

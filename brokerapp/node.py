@@ -26,8 +26,7 @@ import faust
 
 from brokerapp.app import create_app
 from brokerapp.branch import BranchRuntime, add_status_pages
-from brokerapp.processors import Alert, ChainFile, ProcessorError
-from brokerapp.profiles import UnknownSurveyError
+from brokerapp.processors import ChainFile, ProcessorError
 from brokerapp.settings import Settings
 
 __all__ = ["build_node"]
@@ -75,16 +74,11 @@ def build_node(
     async def process(stream: faust.StreamT) -> Any:
         """Run the chain on every alert of the buffer."""
         await runtime.declare(list(streams.values()))
-        async for event in stream.events():
-            started = time.perf_counter()
-            decoded = await runtime.decode(event)
-            if decoded is None:
-                continue
-            schema_id, record = decoded
+        async for event, alert in runtime.alerts(stream):
             chain = chains.current(time.monotonic())
             try:
-                result = chain.run(Alert.of(record, schema_id))
-            except (ProcessorError, UnknownSurveyError) as exc:
+                result = chain.run(alert)
+            except ProcessorError as exc:
                 await runtime.dead_letter(event, exc)
                 continue
             for name, records in result.emits:
@@ -94,7 +88,6 @@ def build_node(
                     for new in records:
                         await runtime.send_json(topic_of(name), event, event.message.key, new)
             outcomes["passed" if result.passed else "dropped"] += 1
-            runtime.processed(started)
 
     @app.timer(interval=settings.chain_poll_seconds)
     async def reload_chain() -> None:
