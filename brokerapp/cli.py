@@ -628,3 +628,17 @@ def catalogue_synthetic(count: int, seed: int, out: str) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_catalogue(synthetic_catalogue(count, seed=seed), out)
     click.echo(f"{out}: {count} sources")
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port (default: overview_port).")
+@click.pass_obj
+def overview(settings: Settings, port: int | None) -> None:
+    """Serve one page over every worker (/), its JSON (/status.json) and /metrics."""
+    from aiohttp import web
+
+    from brokerapp.overview import serve
+
+    port = port or settings.overview_port
+    click.echo(f"overview on http://{settings.web_bind}:{port}/", err=True)
+    web.run_app(serve(settings, port), host=settings.web_bind, port=port, print=None)

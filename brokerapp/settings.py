@@ -212,6 +212,9 @@ class Settings(BaseSettings):
         "catalogue file, radius and columns).",
     )
     crossmatch_web_port: int = Field(6071, description="Port of the crossmatch worker's web view.")
+    overview_port: int = Field(
+        6060, description="Port of `brokerapp overview`, the page over every worker."
+    )
     chain_poll_seconds: float = Field(
         1.0, gt=0, description="How often (s) a node checks its chain file for changes."
     )

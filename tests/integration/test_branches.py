@@ -564,3 +564,55 @@ async def test_crossmatch_annotates_the_nearest_catalogue_source(
     for alert_id, (source_id, separation) in expected.items():
         assert found[alert_id][0] == source_id
         assert found[alert_id][1] == pytest.approx(separation, abs=1e-6)
+
+
+async def test_overview_shows_each_workers_numbers_and_metrics(services, settings, tmp_path, runs):
+    import subprocess
+    import sys
+    import urllib.request
+
+    from .workers import free_port
+
+    run = branch(tmp_path, "agents.ssfilter", "ssfilter", "BROKER_SSFILTER_WEB_PORT")
+    alerts_topic = f"{run.prefix}-alerts"
+    run.env_overrides.update(
+        BROKER_SOLAR_TOPIC=f"{run.prefix}-solar",
+        BROKER_NONSOLAR_TOPIC=f"{run.prefix}-nonsolar",
+        BROKER_ALERTS_PARTITIONS="4",
+    )
+    alerts = samples("ztf")
+    await fill_buffer(settings, alerts_topic, alerts)
+    runs.append(run)
+    run.start()
+    own = run.wait_status(lambda s: sum(s["sent"].values()) >= len(alerts))
+    port = free_port()
+    env = {**os.environ, **run.env(), "BROKER_GATEWAY_WEB_PORT": str(free_port())}
+    overview = subprocess.Popen(
+        [sys.executable, "-m", "brokerapp", "overview", "--port", str(port)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/status.json") as r:
+                    rows = {row["worker"]: row for row in json.load(r)}
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "overview did not answer"
+                time.sleep(0.3)
+        assert rows["ssfilter"]["up"] is True
+        assert rows["ssfilter"]["received"] == own["received"] == len(alerts)
+        assert rows["ssfilter"]["sent"] == len(alerts)
+        assert rows["gateway"]["up"] is False  # none runs in this test
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as r:
+            page = r.read().decode()
+        assert f'href="http://127.0.0.1:{run.port}/ssfilter/"' in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+            metrics = r.read().decode()
+        assert f'broker_received_total{{worker="ssfilter"}} {len(alerts)}' in metrics
+        assert 'broker_up{worker="gateway"} 0' in metrics
+    finally:
+        overview.terminate()
+        overview.wait(10)

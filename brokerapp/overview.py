@@ -1,0 +1,203 @@
+"""One page over every worker: status, throughput, lag, latency, dead letters; Prometheus.
+
+``brokerapp overview`` serves, on ``overview_port`` (bound to ``web_bind``):
+
+``/``
+    An HTML table with one row per known worker (the branches whose web ports the settings
+    name), built from each worker's own ``status.json``: up or down, alerts in and out,
+    rate over the last minute, lag (gateway), p50/p99 end-to-end latency, dead letters, and
+    a link to the worker's own page. It reloads itself every 5 s.
+``/status.json``
+    The same rows as JSON.
+``/metrics``
+    Prometheus text format (``broker_up``, ``broker_received_total``, ``broker_sent_total``,
+    ``broker_deadlettered_total``, ``broker_lag``, ``broker_latency_ms{quantile=...}``), one
+    series per worker.
+
+Workers are asked concurrently with a short timeout, so a stopped worker shows as down
+without delaying the page. :func:`summarise` turns one worker's status into a row and is
+pure (tested on plain dicts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from brokerapp.settings import Settings
+
+__all__ = ["metrics_text", "render_overview", "serve", "summarise", "workers"]
+
+#: Seconds a worker may take to answer before it is shown as down.
+ASK_TIMEOUT = 1.0
+
+
+def workers(settings: Settings) -> dict[str, tuple[int, str]]:
+    """Return worker name -> (web port, page path) for every branch the settings name."""
+    return {
+        "gateway": (settings.gateway_web_port, "gateway"),
+        "ssfilter": (settings.ssfilter_web_port, "ssfilter"),
+        "filters": (settings.filters_web_port, settings.filters_branch),
+        "watchlist": (settings.watchlist_web_port, "watchlist"),
+        "crossmatch": (settings.crossmatch_web_port, "crossmatch"),
+        settings.node_name: (settings.node_web_port, settings.node_name),
+    }
+
+
+def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Turn one worker's status (None when it did not answer) into an overview row.
+
+    Parameters
+    ----------
+    name : str
+        Worker name.
+    url : str
+        Its own page.
+    status : mapping or None
+        Its ``status.json``.
+
+    Returns
+    -------
+    dict
+        ``worker``, ``up``, ``received``, ``sent``, ``rate``, ``lag``, ``p50_ms``,
+        ``p99_ms``, ``deadlettered`` and ``url``; numbers are None when unknown.
+    """
+    row: dict[str, Any] = {
+        "worker": name,
+        "up": status is not None,
+        "received": None,
+        "sent": None,
+        "rate": None,
+        "lag": None,
+        "p50_ms": None,
+        "p99_ms": None,
+        "deadlettered": None,
+        "url": url,
+    }
+    if status is None:
+        return row
+    if "mirrored" in status:  # the gateway
+        latency = status.get("last_minute") or {}
+        partitions = status.get("partitions") or []
+        lags = [p["lag"] for p in partitions if p.get("lag") is not None]
+        row.update(
+            received=status.get("mirrored"),
+            sent=status.get("mirrored"),
+            lag=sum(lags) if lags else None,
+        )
+    else:
+        latency = status.get("end_to_end") or {}
+        sent = status.get("sent") or {}
+        row.update(received=status.get("received"), sent=sum(sent.values()))
+    row.update(
+        rate=latency.get("rate"),
+        p50_ms=latency.get("p50_ms"),
+        p99_ms=latency.get("p99_ms"),
+        deadlettered=status.get("deadlettered"),
+    )
+    return row
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return html.escape(str(value))
+
+
+def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
+    """Return the overview page for the rows of :func:`summarise`."""
+    columns = ["worker", "up", "received", "sent", "rate", "lag", "p50_ms", "p99_ms"]
+    columns.append("deadlettered")
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = [
+            f'<td><a href="{html.escape(row["url"])}">{html.escape(row["worker"])}</a></td>',
+            f"<td>{'up' if row['up'] else 'down'}</td>",
+            *(f'<td class="{c}">{_cell(row[c])}</td>' for c in columns[2:]),
+        ]
+        body.append(f'<tr id="{html.escape(row["worker"])}">{"".join(cells)}</tr>')
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f'<meta http-equiv="refresh" content="{refresh}"><title>broker overview</title>'
+        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:.2em .6em}"
+        "table{border-collapse:collapse}</style></head><body><h1>Broker overview</h1>"
+        f"<table><tr>{head}</tr>{''.join(body)}</table>"
+        '<p><a href="/metrics">Prometheus metrics</a></p></body></html>'
+    )
+
+
+def metrics_text(rows: list[dict[str, Any]]) -> str:
+    """Return the rows in Prometheus text exposition format."""
+    series = [
+        ("broker_up", "gauge", "1 if the worker answered", "up"),
+        ("broker_received_total", "counter", "alerts read", "received"),
+        ("broker_sent_total", "counter", "messages written", "sent"),
+        ("broker_deadlettered_total", "counter", "messages dead-lettered", "deadlettered"),
+        ("broker_lag", "gauge", "messages not yet committed (gateway)", "lag"),
+    ]
+    lines = []
+    for metric, kind, text, field in series:
+        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}"]
+        for row in rows:
+            value = row[field]
+            if value is not None:
+                lines.append(f'{metric}{{worker="{row["worker"]}"}} {float(value):g}')
+    lines += ["# HELP broker_latency_ms end-to-end latency", "# TYPE broker_latency_ms gauge"]
+    for row in rows:
+        for quantile, field in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
+            if row[field] is not None:
+                lines.append(
+                    f'broker_latency_ms{{worker="{row["worker"]}",quantile="{quantile}"}} '
+                    f"{float(row[field]):g}"
+                )
+    return "\n".join(lines) + "\n"
+
+
+async def collect(settings: Settings) -> list[dict[str, Any]]:
+    """Ask every known worker for its status, concurrently, and summarise."""
+    host = settings.web_bind
+
+    async def ask(client: httpx.AsyncClient, name: str, port: int, path: str) -> dict[str, Any]:
+        url = f"http://{host}:{port}/{path}/"
+        try:
+            response = await client.get(f"{url}status.json", timeout=ASK_TIMEOUT)
+            status = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            status = None
+        return summarise(name, url, status)
+
+    async with httpx.AsyncClient() as client:
+        return list(
+            await asyncio.gather(
+                *(ask(client, name, port, path) for name, (port, path) in workers(settings).items())
+            )
+        )
+
+
+def serve(settings: Settings, port: int) -> web.Application:
+    """Return the overview web application (run it with ``aiohttp.web.run_app``)."""
+
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(text=render_overview(await collect(settings)), content_type="text/html")
+
+    async def status(_request: web.Request) -> web.Response:
+        return web.json_response(await collect(settings))
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(
+            text=metrics_text(await collect(settings)), content_type="text/plain", charset="utf-8"
+        )
+
+    application = web.Application()
+    application.add_routes(
+        [web.get("/", page), web.get("/status.json", status), web.get("/metrics", metrics)]
+    )
+    return application
