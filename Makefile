@@ -9,9 +9,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: ## Install Java, Maven, the Python package and the Maven-resolved Kafka and Apicurio
+install: ## Install Java, Maven, MariaDB, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null)
+	@(command -v mariadbd || command -v mysqld) >/dev/null && command -v mariadb >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq mariadb-server mariadb-client >/dev/null)
 	$(PYTHON) -m pip install -q -e '.[dev]'
 	$(BROKER) services install
 

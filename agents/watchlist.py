@@ -159,10 +159,14 @@ def build(settings: Settings) -> faust.App:
             for name in old["objects"]:
                 ss_objects[name] = [w for w in ss_objects.get(name) or [] if w != watchlist_id]
             return
+        changed: dict[str, list] = {}
         for entry in old["entries"]:
             name = f"{watchlist_id}/{entry['name']}"
             for zone in entry_zones(entry["dec"], entry["radius_arcsec"], DEFAULT_HEIGHT_DEG):
-                zones[str(zone)] = zone_remove(zones.get(str(zone)), name)
+                key = str(zone)
+                changed[key] = zone_remove(changed.get(key, zones.get(key)), name)
+        for key, rows in changed.items():
+            zones[key] = rows
 
     def apply(command: WatchlistCommand) -> None:
         old = watchlists.get(command.watchlist_id)
@@ -176,6 +180,7 @@ def build(settings: Settings) -> faust.App:
             watchlists[watchlist.id] = watchlist_to_json(watchlist)
         elif command.op == "put":
             watchlist = command.payload
+            changed: dict[str, list] = {}  # each zone written once, however many entries
             for entry in watchlist.entries:
                 row = Entry(
                     f"{watchlist.id}/{entry.name}",
@@ -185,7 +190,10 @@ def build(settings: Settings) -> faust.App:
                     {"watchlist": watchlist.id, "entry": entry.name},
                 )
                 for zone in entry_zones(entry.dec, entry.radius_arcsec, DEFAULT_HEIGHT_DEG):
-                    zones[str(zone)] = zone_insert(zones.get(str(zone)), row)
+                    key = str(zone)
+                    changed[key] = zone_insert(changed.get(key, zones.get(key)), row)
+            for key, rows in changed.items():
+                zones[key] = rows
             watchlists[watchlist.id] = watchlist_to_json(watchlist)
         counts[f"commands:{command.op}"] += 1
 

@@ -30,13 +30,13 @@ def config(settings: Settings) -> None:
 
 @main.group()
 def services() -> None:
-    """Install, start, stop and inspect the local Kafka and schema registry."""
+    """Install, start, stop and inspect the local Kafka, schema registry and databases."""
 
 
 @services.command("install")
 @click.pass_obj
 def services_install(settings: Settings) -> None:
-    """Resolve the Kafka jars and the Apicurio archive from Maven Central."""
+    """Resolve the Kafka and Cassandra jars and the Apicurio archive from Maven Central."""
     from brokerapp.services import Services
 
     Services(settings).install()
@@ -57,14 +57,24 @@ def services_install(settings: Settings) -> None:
     help="Also start an upstream cluster and registry (the Rubin/ZTF side).",
 )
 @click.option("--no-registry", is_flag=True, help="Start Kafka only.")
+@click.option(
+    "--databases",
+    is_flag=True,
+    help="Also start MariaDB (Debian's mariadbd) and Cassandra 5.0, on 127.0.0.1, and create "
+    "MariaDB's broker database and account.",
+)
 @click.pass_obj
-def services_up(settings: Settings, brokers: int, upstream: bool, no_registry: bool) -> None:
+def services_up(
+    settings: Settings, brokers: int, upstream: bool, no_registry: bool, databases: bool
+) -> None:
     """Start the services and wait until each answers."""
     from brokerapp.services import ServiceError, Services
 
     svc = Services(settings)
     try:
-        started = svc.up(brokers=brokers, upstream=upstream, registry=not no_registry)
+        started = svc.up(
+            brokers=brokers, upstream=upstream, registry=not no_registry, databases=databases
+        )
     except ServiceError as exc:
         click.echo(f"services up failed: {exc}", err=True)
         sys.exit(1)

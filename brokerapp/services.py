@@ -1,4 +1,4 @@
-"""Start, stop and inspect the real local services: Apache Kafka (KRaft) and Apicurio Registry.
+"""Start, stop and inspect the real local services: Kafka (KRaft), Apicurio, MariaDB, Cassandra.
 
 Nothing here is a stand-in: the Kafka broker is the Apache Kafka server resolved from Maven
 Central by ``deploy/kafka/pom.xml``; the registry is Apicurio Registry's runnable archive
@@ -18,6 +18,21 @@ port above that. A three-broker cluster has replication factor 3 and
 ``min.insync.replicas=2`` for every topic it creates by default, so one broker can be killed
 in fault tests. The registries store their schemas in Kafka (``kafkasql`` storage, one journal
 topic per registry), so restarting a registry loses nothing.
+
+With ``--databases``, ``services up`` also starts two databases, each on 127.0.0.1 with its
+data under the home::
+
+    var/mariadb/my.cnf, data/           Debian's ``mariadbd`` (apt package ``mariadb-server``)
+    var/lib/cassandra/*.jar             Apache Cassandra 5.0 (``deploy/cassandra/pom.xml``)
+    var/cassandra/cassandra.yaml, data/, logs/
+
+MariaDB's root account has no password and is reachable only through the unix socket
+``var/mariadb/mysqld.sock``; clients use the account ``mariadb_user@127.0.0.1`` (password
+:func:`local_mariadb_password`) on ``mariadb_database``, which ``up`` creates idempotently.
+Cassandra is a single node (``SimpleSnitch``, one token, no authentication) running
+``CassandraDaemon`` with the Java 17 options of ``deploy/cassandra/jvm17.options``. Both are
+listed by ``status`` and stopped by ``down`` while their pid files exist; ``reset`` deletes
+their data too.
 """
 
 from __future__ import annotations
@@ -26,9 +41,11 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import tarfile
 import time
@@ -46,6 +63,15 @@ DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
 KAFKA_POM = DEPLOY_DIR / "kafka" / "pom.xml"
 KAFKA_LOG4J = DEPLOY_DIR / "kafka" / "log4j2.properties"
 APICURIO_POM = DEPLOY_DIR / "apicurio" / "pom.xml"
+CASSANDRA_POM = DEPLOY_DIR / "cassandra" / "pom.xml"
+CASSANDRA_YAML = DEPLOY_DIR / "cassandra" / "cassandra.yaml"
+CASSANDRA_JVM_OPTIONS = DEPLOY_DIR / "cassandra" / "jvm17.options"
+CASSANDRA_LOGBACK = DEPLOY_DIR / "cassandra" / "logback.xml"
+MARIADB_CNF = DEPLOY_DIR / "mariadb" / "my.cnf"
+#: Password of the local MariaDB account when ``mariadb_password`` is empty (dev service only).
+DEFAULT_MARIADB_PASSWORD = "broker"
+#: Names of the database services, in the order ``up --databases`` starts them.
+DATABASE_SERVICES = ("mariadb", "cassandra")
 
 #: Seconds a service gets to stop on SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 60.0
@@ -66,7 +92,7 @@ class Service:
     name : str
         Stable name, used for the pid and log files (e.g. ``kafka-local-1``).
     kind : str
-        ``kafka`` or ``registry``.
+        ``kafka``, ``registry``, ``mariadb`` or ``cassandra``.
     port : int
         The port clients use; readiness is probed there.
     command : list of str
@@ -119,10 +145,34 @@ class Services:
         self.log_dir = self.home / "log"
 
     # ------------------------------------------------------------------ install
-    def install(self) -> None:
-        """Resolve the Kafka jars and the Apicurio archive from Maven Central if missing."""
+    def install(self, databases: bool = True) -> None:
+        """Resolve the Kafka jars and the Apicurio archive from Maven Central if missing.
+
+        Parameters
+        ----------
+        databases : bool
+            Also resolve the Cassandra jars (MariaDB comes from Debian: `make install`).
+        """
         self._install_kafka()
         self._install_apicurio()
+        if databases:
+            self._install_cassandra()
+
+    def _install_cassandra(self) -> None:
+        target = self.lib / "cassandra"
+        stamp = target / ".pom-sha256"
+        digest = _sha256(CASSANDRA_POM)
+        if stamp.exists() and stamp.read_text() == digest:
+            return
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        _mvn(
+            CASSANDRA_POM,
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={target}",
+            "-DincludeScope=runtime",
+        )
+        stamp.write_text(digest)
 
     def _install_kafka(self) -> None:
         target = self.lib / "kafka"
@@ -298,6 +348,172 @@ class Services:
             ready=_registry_ready(url),
         )
 
+    def mariadb(self) -> Service:
+        """Return the MariaDB service (Debian's ``mariadbd``), writing its option file.
+
+        Returns
+        -------
+        Service
+            The database server, not yet started (see :meth:`init_mariadb`).
+        """
+        base = self.home / "mariadb"
+        base.mkdir(parents=True, exist_ok=True)
+        cnf = base / "my.cnf"
+        fields = {
+            "datadir": base / "data",
+            "socket": self.mariadb_socket,
+            "port": self.settings.mariadb_port,
+            "pid_file": base / "mariadbd.pid",
+            # mariadbd refuses to run as root unless told to.
+            "user_line": "user = root" if os.geteuid() == 0 else "",
+        }
+        cnf.write_text(string.Template(MARIADB_CNF.read_text()).substitute(fields))
+        server = shutil.which("mariadbd") or shutil.which("mysqld") or "/usr/sbin/mariadbd"
+        return Service(
+            name="mariadb",
+            kind="mariadb",
+            port=self.settings.mariadb_port,
+            command=[server, f"--defaults-file={cnf}"],
+            cwd=base,
+            ready=_mariadb_ready(self.settings.mariadb_port, self.mariadb_socket),
+        )
+
+    @property
+    def mariadb_socket(self) -> Path:
+        """Unix socket of the local MariaDB server (root logs in there, without password)."""
+        return self.home / "mariadb" / "mysqld.sock"
+
+    def init_mariadb(self, service: Service) -> None:
+        """Create MariaDB's data directory once (``mariadb-install-db``).
+
+        Parameters
+        ----------
+        service : Service
+            The service from :meth:`mariadb` (its option file names the directory).
+
+        Raises
+        ------
+        ServiceError
+            If MariaDB is not installed or the initialisation fails.
+        """
+        if not Path(service.command[0]).exists():
+            raise ServiceError(
+                "MariaDB is not installed: `apt-get install mariadb-server mariadb-client` "
+                "(`make install` does)"
+            )
+        if (service.cwd / "data" / "mysql").is_dir():
+            return
+        tool = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+        if tool is None:
+            raise ServiceError("mariadb-install-db not found: `apt-get install mariadb-server`")
+        shutil.rmtree(service.cwd / "data", ignore_errors=True)
+        cmd = [
+            tool,
+            service.command[1],
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=service.cwd)
+        if done.returncode != 0:
+            raise ServiceError(
+                f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}"
+                f"{done.stderr[-3000:]}"
+            )
+
+    def bootstrap_mariadb(self) -> None:
+        """Create the broker's database and account idempotently, and lock root to the socket.
+
+        Drops the anonymous accounts and every root account but ``root@localhost`` (the unix
+        socket), creates ``mariadb_database`` and ``mariadb_user@127.0.0.1`` with all
+        privileges on it, and (re)sets that account's password to
+        :func:`local_mariadb_password`.
+        """
+        import pymysql
+
+        database = self.settings.mariadb_database
+        if not re.fullmatch(r"[A-Za-z0-9_]+", database):
+            raise ServiceError(f"mariadb_database {database!r}: use letters, digits, underscores")
+        user, password = self.settings.mariadb_user, local_mariadb_password(self.settings)
+        conn = pymysql.connect(unix_socket=str(self.mariadb_socket), user="root", password="")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT User, Host FROM mysql.user "
+                    "WHERE User = '' OR (User = 'root' AND Host <> 'localhost')"
+                )
+                for old_user, host in cur.fetchall():
+                    cur.execute("DROP USER IF EXISTS %s@%s", (old_user, host))
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
+                cur.execute(
+                    "CREATE USER IF NOT EXISTS %s@'127.0.0.1' IDENTIFIED BY %s", (user, password)
+                )
+                cur.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
+                cur.execute(f"GRANT ALL PRIVILEGES ON `{database}`.* TO %s@'127.0.0.1'", (user,))
+            conn.commit()
+        finally:
+            conn.close()
+
+    def cassandra(self) -> Service:
+        """Return the single Cassandra node, writing its ``cassandra.yaml``.
+
+        Returns
+        -------
+        Service
+            ``CassandraDaemon`` on the jars of ``lib/cassandra``, not yet started.
+        """
+        base = self.home / "cassandra"
+        data = base / "data"
+        logs = base / "logs"
+        for folder in (data, logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        config = base / "cassandra.yaml"
+        fields = {
+            "data_dir": data,
+            "storage_port": self.settings.cassandra_storage_port,
+            "native_port": self.settings.cassandra_port,
+        }
+        config.write_text(string.Template(CASSANDRA_YAML.read_text()).substitute(fields))
+        lib = self.lib / "cassandra"
+        heap = self.settings.cassandra_heap
+        command = [
+            "java",
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            *_jvm_options(CASSANDRA_JVM_OPTIONS),
+            f"-javaagent:{self._jamm_jar()}",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            "-Djava.net.preferIPv4Stack=true",
+            f"-Dcassandra.config={config.as_uri()}",
+            "-Dcassandra-foreground=yes",
+            f"-Dcassandra.storagedir={data}",
+            f"-Dcassandra.logdir={logs}",
+            f"-Dlogback.configurationFile={CASSANDRA_LOGBACK.as_uri()}",
+            # A single seed node: no peers to wait for.
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-cp",
+            str(lib / "*"),
+            "org.apache.cassandra.service.CassandraDaemon",
+        ]
+        return Service(
+            name="cassandra",
+            kind="cassandra",
+            port=self.settings.cassandra_port,
+            command=command,
+            cwd=base,
+            ready=_cassandra_ready(self.settings.cassandra_port),
+        )
+
+    def _jamm_jar(self) -> Path:
+        jars = sorted((self.lib / "cassandra").glob("jamm-*.jar"))
+        if not jars:
+            raise ServiceError("Cassandra jars not found; run `brokerapp services install`")
+        return jars[-1]
+
+    def databases(self) -> list[Service]:
+        """Return the database services (MariaDB, Cassandra), not yet started."""
+        return [self.mariadb(), self.cassandra()]
+
     def _java(self, heap: str, log4j: Path) -> list[str]:
         return [
             "java",
@@ -450,7 +666,13 @@ class Services:
         self._pid_file(name).unlink(missing_ok=True)
         return True
 
-    def up(self, brokers: int = 1, upstream: bool = False, registry: bool = True) -> list[Service]:
+    def up(
+        self,
+        brokers: int = 1,
+        upstream: bool = False,
+        registry: bool = True,
+        databases: bool = False,
+    ) -> list[Service]:
         """Install if needed, format and start the local (and upstream) services.
 
         Parameters
@@ -461,6 +683,9 @@ class Services:
             Also start the upstream stand-in cluster and its registry.
         registry : bool
             Start the schema registries.
+        databases : bool
+            Also start MariaDB and Cassandra (first, as Cassandra is slowest to answer), and
+            create MariaDB's broker database and account once it answers.
 
         Returns
         -------
@@ -469,7 +694,8 @@ class Services:
         """
         if brokers not in (1, 3):
             raise ServiceError("--brokers takes 1 or 3")
-        self.install()
+        self.install(databases=databases)
+        dbs = self.start_databases() if databases else []
         clusters = ["local"] + (["upstream"] if upstream else [])
         started: list[Service] = []
         for cluster in clusters:
@@ -485,7 +711,36 @@ class Services:
                 self.start(reg)
             self.wait_ready(registries)
             started += registries
+        if dbs:
+            self.wait_databases(dbs)
+            started += dbs
         return started
+
+    def start_databases(self) -> list[Service]:
+        """Initialise (once) and start MariaDB and Cassandra without waiting for them.
+
+        Returns
+        -------
+        list of Service
+            The two database services.
+        """
+        dbs = self.databases()
+        self.init_mariadb(dbs[0])
+        for db in dbs:
+            self.start(db)
+        return dbs
+
+    def wait_databases(self, dbs: list[Service]) -> None:
+        """Wait until the databases answer, then create MariaDB's database and account.
+
+        Parameters
+        ----------
+        dbs : list of Service
+            Started database services.
+        """
+        self.wait_ready(dbs)
+        if any(db.kind == "mariadb" for db in dbs):
+            self.bootstrap_mariadb()
 
     def down(self, grace: float = STOP_GRACE_SECONDS) -> list[str]:
         """Stop every service of this home, registries first.
@@ -512,7 +767,13 @@ class Services:
         registries) that must not outlive the clusters.
         """
         self.down()
-        for sub in ("kafka-local", "kafka-upstream", "registry-local", "registry-upstream"):
+        for sub in (
+            "kafka-local",
+            "kafka-upstream",
+            "registry-local",
+            "registry-upstream",
+            *DATABASE_SERVICES,
+        ):
             shutil.rmtree(self.home / sub, ignore_errors=True)
         shutil.rmtree(self.settings.faust_dir, ignore_errors=True)
 
@@ -547,7 +808,12 @@ class Services:
         return states
 
     def planned(self) -> list[Service]:
-        """Return every service this home was set up with (running or not)."""
+        """Return every service this home was set up with (running or not).
+
+        The databases are included only while their pid files exist (started and not
+        stopped by ``down``), so a home once started with ``--databases`` keeps its Kafka-only
+        status and readiness checks afterwards.
+        """
         planned: list[Service] = []
         for cluster in ("local", "upstream"):
             layout_file = self.home / f"kafka-{cluster}" / "layout.json"
@@ -556,6 +822,10 @@ class Services:
                 planned += self.kafka_nodes(cluster, brokers)
                 if (self.lib / "apicurio").exists():
                     planned.append(self.registry(cluster))
+        if self._pid_file("mariadb").exists():
+            planned.append(self.mariadb())
+        if self._pid_file("cassandra").exists():
+            planned.append(self.cassandra())
         return planned
 
     def pid(self, name: str) -> int | None:
@@ -585,6 +855,36 @@ def _mvn(pom: Path, *args: str) -> None:
     if done.returncode != 0:
         raise ServiceError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     shutil.rmtree(pom.parent / "target", ignore_errors=True)
+
+
+def local_mariadb_password(settings: Settings) -> str:
+    """Return the password of the local MariaDB account: ``mariadb_password``, or ``broker``.
+
+    The fixed fallback is for the local development server only, which listens on 127.0.0.1;
+    set ``BROKER_MARIADB_PASSWORD`` before the first ``services up --databases`` (or any later
+    one: it resets the password) to use another.
+
+    Parameters
+    ----------
+    settings : Settings
+        The broker's settings.
+
+    Returns
+    -------
+    str
+        The password clients use with ``mariadb_user``.
+    """
+    return settings.mariadb_password.get_secret_value() or DEFAULT_MARIADB_PASSWORD
+
+
+def _jvm_options(path: Path) -> list[str]:
+    """Return the JVM arguments of an options file (one per line, ``#`` comments)."""
+    options: list[str] = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            options += line.split(None, 1)
+    return options
 
 
 def _sha256(path: Path) -> str:
@@ -657,5 +957,58 @@ def _registry_ready(url: str) -> Callable[[], bool]:
             return httpx.get(health, timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
+
+    return ready
+
+
+def _mariadb_ready(port: int, socket_path: Path) -> Callable[[], bool]:
+    def ready() -> bool:
+        if not _port_open(port):
+            return False
+        import pymysql
+
+        try:
+            conn = pymysql.connect(
+                unix_socket=str(socket_path), user="root", password="", connect_timeout=2
+            )
+        except pymysql.MySQLError:
+            return False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone() == (1,)
+        except pymysql.MySQLError:
+            return False
+        finally:
+            conn.close()
+
+    return ready
+
+
+def _cassandra_ready(port: int) -> Callable[[], bool]:
+    def ready() -> bool:
+        if not _port_open(port):
+            return False
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import WhiteListRoundRobinPolicy
+
+        profile = ExecutionProfile(
+            load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]), request_timeout=5
+        )
+        cluster = Cluster(
+            ["127.0.0.1"],
+            port=port,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=5,
+            control_connection_timeout=5,
+        )
+        try:
+            session = cluster.connect()
+            row = session.execute("SELECT release_version FROM system.local").one()
+            return row is not None and bool(row.release_version)
+        except Exception:  # noqa: BLE001 - any driver error means "not ready yet"
+            return False
+        finally:
+            cluster.shutdown()
 
     return ready

@@ -241,6 +241,31 @@ class Settings(BaseSettings):
     mariadb_password: SecretStr = Field(
         SecretStr(""), description="Password of the MariaDB account the sinks use."
     )
+    mariadb_port: int = Field(
+        3306,
+        description="TCP port (on 127.0.0.1) of the MariaDB server that `services up "
+        "--databases` starts; root is reachable only through its unix socket under the home.",
+    )
+    mariadb_user: str = Field(
+        "broker",
+        description="MariaDB account (`<user>@127.0.0.1`) that `services up --databases` "
+        "creates with all privileges on `mariadb_database`, with password `mariadb_password` "
+        "(for the local service only: `broker` when that is empty).",
+    )
+    mariadb_database: str = Field(
+        "broker",
+        description="MariaDB database that `services up --databases` creates "
+        "(letters, digits and underscores).",
+    )
+    cassandra_port: int = Field(
+        9042,
+        description="CQL native transport port (on 127.0.0.1) of the Cassandra node that "
+        "`services up --databases` starts.",
+    )
+    cassandra_storage_port: int = Field(
+        7000, description="Internode (gossip) port of the local Cassandra node, on 127.0.0.1."
+    )
+    cassandra_heap: str = Field("1G", description="JVM heap (-Xms and -Xmx) of the Cassandra node.")
 
     @property
     def data_dir(self) -> Path:

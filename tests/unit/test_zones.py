@@ -28,6 +28,7 @@ from brokerapp.zones import (
     DEFAULT_HEIGHT_DEG,
     HALFWIDTH,
     ON_RADIUS_TOLERANCE_ARCSEC,
+    CatalogueIndex,
     Entry,
     Match,
     ZoneIndex,
@@ -50,11 +51,13 @@ from brokerapp.zones import (
 
 TOL = ON_RADIUS_TOLERANCE_ARCSEC
 AMBIGUOUS = 1e-9  # arcsec either side of radius + TOL: left out of comparisons
-PROPERTY = settings(
-    max_examples=150,
+# Per region for the parametrised tests (400 skies each), single tests get 300.
+PER_REGION = settings(
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+PROPERTY = settings(PER_REGION, max_examples=300)
 
 # --- independent helpers (numpy and astropy only)
 
@@ -171,7 +174,7 @@ def table_from_inserts(entries, height):
 
 
 @pytest.mark.parametrize("region", ["sphere", "north", "south", "wrap"])
-@PROPERTY
+@PER_REGION
 @given(data=st.data())
 def test_lookup_equals_brute_force(region, data):
     alerts, entries = data.draw(skies(region))
@@ -191,7 +194,7 @@ def test_lookup_equals_brute_force(region, data):
 
 
 @pytest.mark.parametrize("region", ["sphere", "north", "south", "wrap"])
-@PROPERTY
+@PER_REGION
 @given(data=st.data())
 def test_cone_and_nearest_equal_brute_force(region, data):
     alerts, entries = data.draw(skies(region))
@@ -228,6 +231,83 @@ def test_cone_and_nearest_equal_brute_force(region, data):
             worst_kept = max(seps[n] for n in names(nearest))
             rest = [seps[n] for n in names(cone) if n not in set(names(nearest))]
             assert all(worst_kept <= s + 1e-9 for s in rest)
+
+
+@pytest.mark.parametrize("region", ["sphere", "north", "south", "wrap"])
+@PER_REGION
+@given(data=st.data())
+def test_catalogue_index_equals_brute_force_and_zone_index(region, data):
+    alerts, entries = data.draw(skies(region))
+    height = data.draw(heights)
+    radius = data.draw(radii)
+    k = data.draw(st.integers(1, 4))
+    catalogue = CatalogueIndex.from_entries(entries, height_deg=height)
+    index = ZoneIndex([e._replace(radius_arcsec=0.0) for e in entries], height_deg=height)
+    entries = [Entry(e.name, *check_position(e.ra, e.dec), 0.0) for e in entries]
+    for ra, dec in alerts:
+        expected, ambiguous = brute_force(ra, dec, entries, radius=radius)
+        cone = catalogue.cone(ra, dec, radius)
+        assert_same(names(cone), expected, ambiguous)
+        assert [m.separation_arcsec for m in cone] == sorted(m.separation_arcsec for m in cone)
+        reference = {m.entry.name: m.separation_arcsec for m in index.cone(ra, dec, radius)}
+        assert set(reference) - ambiguous == set(names(cone)) - ambiguous
+        for match in cone:
+            if match.entry.name in reference:
+                assert match.separation_arcsec == pytest.approx(
+                    reference[match.entry.name], abs=1e-9
+                )
+        assert catalogue.nearest(ra, dec, radius, k) == cone[:k]
+
+
+def test_catalogue_index_arrays_payloads_and_wrap():
+    catalogue = CatalogueIndex(
+        np.array([7, 8, 9]),
+        [360.0, 359.9999, 180.0],
+        np.array([0.0, 0.0, 90.0]),
+        payloads=[{"g": 17.0}, None, {"g": 12.0}],
+    )
+    assert len(catalogue) == 3
+    assert catalogue.nbytes > 0
+    first, second = catalogue.cone(0.00005, 0.0, 1.0)
+    assert first.entry == Entry(7, 0.0, 0.0, 0.0, {"g": 17.0})
+    assert type(first.entry.name) is int and type(first.separation_arcsec) is float
+    assert second.entry == Entry(8, 359.9999, 0.0, 0.0, None)
+    assert first.separation_arcsec == pytest.approx(0.18)
+    assert names(catalogue.nearest(42.0, 90.0, 0.1)) == [9]
+    assert names(catalogue.nearest(42.0, 89.9, 36000.0, k=5)) == [9]
+    assert names(catalogue.cone(0.0, 0.0, 648000.0)) == [7, 8, 9]
+    strings = CatalogueIndex(["a", "b"], [1.0, 2.0], [3.0, 4.0])
+    assert names(strings.nearest(1.0, 3.0, 1.0)) == ["a"]
+    assert CatalogueIndex([], [], []).cone(1.0, 2.0, 3.0) == []
+
+
+@pytest.mark.parametrize(
+    ("names_", "ra", "dec", "message"),
+    [
+        ([1, 2], [1.0], [2.0, 3.0], "one length"),
+        ([1.5], [1.0], [2.0], "names"),
+        ([1], [float("nan")], [2.0], "source 0"),
+        ([1, 2], [1.0, 361.0], [2.0, 3.0], "source 1"),
+        ([1], [1.0], [-90.5], "source 0"),
+        ([1], ["x"], [2.0], "numbers"),
+        ([[1]], [[1.0]], [[2.0]], "one-dimensional"),
+    ],
+)
+def test_catalogue_index_rejects(names_, ra, dec, message):
+    with pytest.raises(ValueError, match=message):
+        CatalogueIndex(names_, ra, dec)
+
+
+def test_catalogue_index_rejects_bad_searches():
+    catalogue = CatalogueIndex([1], [1.0], [2.0])
+    with pytest.raises(ValueError, match="dec"):
+        catalogue.cone(1.0, 91.0, 1.0)
+    with pytest.raises(ValueError, match="radius"):
+        catalogue.cone(1.0, 2.0, -1.0)
+    with pytest.raises(ValueError, match="k"):
+        catalogue.nearest(1.0, 2.0, 1.0, 0)
+    with pytest.raises(ValueError, match="payloads"):
+        CatalogueIndex([1], [1.0], [2.0], payloads=[])
 
 
 @PROPERTY
