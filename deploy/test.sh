@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the real services, run every test tier, and stop the services even when tests fail.
+# Start the real services (Kafka, registries, MariaDB, Cassandra), run every test tier, and stop
+# the services even when tests fail.
 # Services this script did not start (already running before it) are left running.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
@@ -9,6 +10,6 @@ if ! $PYTHON -m brokerapp services status | grep -q '^registry-upstream .* up ';
 fi
 stop() { [ "$started_here" = 1 ] && $PYTHON -m brokerapp services down || true; }
 trap stop EXIT
-$PYTHON -m brokerapp services up --upstream
+$PYTHON -m brokerapp services up --upstream --databases
 $PYTHON -m ruff check .
 $PYTHON -m pytest -q -p no:cacheprovider tests "$@"
