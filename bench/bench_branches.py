@@ -9,6 +9,8 @@ alerts with the same bytes), in one run on the same cluster:
    filled beforehand; the rate is alerts received over time, from its status page.
 3. ``ssfilter x2``: two workers of the same branch (one consumer group) on the same topic.
 4. ``filters x1``: one ``faust -A agents.filters worker`` running Filter001..Filter010.
+5. ``watchlist x1``: one ``faust -A agents.watchlist worker`` matching the same topic (the
+   zone lookup of every alert; no watchlist loaded, so no output).
 
 Per-alert times come from the workers' status pages (last minute): ``decoding`` is the decode,
 ``processing`` decode plus the branch's work. Then end-to-end latency (append time in the
@@ -198,6 +200,14 @@ def main() -> None:
                     "BROKER_FILTERS_WEB_PORT",
                     1,
                     {"BROKER_FILTERS": str(list(range(1, 11)))},
+                ),
+                (
+                    "watchlist x1",
+                    "agents.watchlist",
+                    "watchlist",
+                    "BROKER_WATCHLIST_WEB_PORT",
+                    1,
+                    {"BROKER_WATCHLIST_SOURCE_TOPIC": topic},
                 ),
             ]
             for label, module, path, port_setting, workers, extra in cases:
