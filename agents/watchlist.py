@@ -21,8 +21,9 @@ Launch with ``faust -A agents.watchlist worker``. Two agents and two global tabl
     ``<topic_prefix>watchlist-<watchlist ID>``. An alert without a valid position is dead-lettered.
 ``ss_match``
     Reads ``ss_watchlist_source_topic`` (the solar stream) and follows named solar-system
-    objects: the alert's object (ZTF ``ssnamenr``, LSST ``ssObjectId`` or MPC designation,
-    normalised by :func:`brokerapp.watchlists.object_key`) is looked up in the global table
+    objects: the alert's object (ZTF ``ssnamenr``; LSST ``ssObjectId`` and the MPC
+    designation of its orbit record, normalised by :func:`brokerapp.watchlists.object_key`)
+    is looked up in the global table
     ``ss_watchlist_objects`` (object -> IDs of the solar-system watchlists following it). Same
     outputs; the separation is the survey's distance to the object (ZTF ``ssdistnr``, else 0).
 
@@ -118,6 +119,15 @@ def _annotation(alert: Alert, match: Any) -> dict:
         "separation_arcsec": match.separation_arcsec,
         "mjd": view.mjd,
     }
+
+
+def _ss_names(alert: Alert) -> list[str]:
+    """Normalised names an alert's solar-system object goes by (ID, then MPC designation)."""
+    names = [object_key(alert.view.ss_name)]
+    for orbit in ("MPCORB", "mpc_orbits"):
+        designation = (alert.record.get(orbit) or {}).get("mpcDesignation")
+        names.append(object_key(designation))
+    return list(dict.fromkeys(n for n in names if n is not None))
 
 
 def build(settings: Settings) -> faust.App:
@@ -257,21 +267,20 @@ def build(settings: Settings) -> faust.App:
         """Annotate solar-system alerts of objects on a solar-system watchlist."""
         await runtime.declare([settings.annotations_topic, settings.annotated_alerts_topic])
         async for event, alert in runtime.alerts(stream):
-            name = object_key(alert.view.ss_name)
-            followers = (ss_objects.get(name) or []) if name is not None else []
-            if followers:
-                view = alert.view
-                annotations = [
-                    {
-                        "alert_id": view.alert_id,
-                        "object_id": name,
-                        "watchlist_id": watchlist_id,
-                        "entry": name,
-                        "separation_arcsec": view.ss_distance_arcsec or 0.0,
-                        "mjd": view.mjd,
-                    }
-                    for watchlist_id in followers
-                ]
+            view = alert.view
+            annotations = [
+                {
+                    "alert_id": view.alert_id,
+                    "object_id": name,
+                    "watchlist_id": watchlist_id,
+                    "entry": name,
+                    "separation_arcsec": view.ss_distance_arcsec or 0.0,
+                    "mjd": view.mjd,
+                }
+                for name in _ss_names(alert)
+                for watchlist_id in ss_objects.get(name) or []
+            ]
+            if annotations:
                 await annotate(event, alert, annotations)
 
     class WatchlistsView(View):

@@ -497,17 +497,19 @@ async def test_solar_system_watchlist_follows_named_objects(services, settings, 
         capture_output=True,
     )
     run.wait_status(lambda s: s["watchlists"] == 1, what="the watchlist to be applied")
-    followed = {"2830", "119257", "21164719644750924"}  # from the file, as the surveys write them
+    # From the file, as the surveys write them: ZTF ssnamenr, LSST ssObjectId and designation.
+    followed = {"2830", "119257", "21164719644750924", "K12J69D"}
     alerts = samples("ztf") + samples("lsst")
     expected = set()
     for _schema, record in alerts:
         if "objectId" in record:
-            name = record["candidate"]["ssnamenr"]
+            names = {record["candidate"]["ssnamenr"]}
         else:
-            name = str(record["diaSource"]["ssObjectId"] or "")
-        if name in followed:
+            orbit = record.get("MPCORB") or {}
+            names = {str(record["diaSource"]["ssObjectId"] or ""), orbit.get("mpcDesignation")}
+        for name in names & followed:
             expected.add((alert_position(record)[2], name))
-    assert len(expected) == 3
+    assert len(expected) == 4
     await fill_buffer(settings, solar_topic, alerts)
     run.wait_status(lambda s: s["annotations"] >= len(expected))
     got = read_topic(settings, annotations_topic, len(expected) + 1, idle_limit=3)
