@@ -55,6 +55,7 @@ from pathlib import Path
 
 from brokerapp.services import local_mariadb_password
 from brokerapp.settings import load_settings
+from brokerapp.sql import cql_name, sql_name
 from brokerapp.zones import (
     DEFAULT_HEIGHT_DEG,
     ON_RADIUS_TOLERANCE_ARCSEC,
@@ -220,15 +221,16 @@ def bench_mariadb(entries: list[Entry], alerts) -> Result:
         autocommit=False,
     )
     table = f"zone_entries_{uuid.uuid4().hex[:12]}"  # built from hex digits only
+    quoted = sql_name(table)  # names cannot be bound: checked, quoted
     try:
         with conn.cursor() as cur:
             cur.execute(
-                f"CREATE TABLE {table} (zone INT NOT NULL, name VARCHAR(32) NOT NULL,"
+                f"CREATE TABLE {quoted} (zone INT NOT NULL, name VARCHAR(32) NOT NULL,"
                 " ra DOUBLE NOT NULL, `dec` DOUBLE NOT NULL, radius DOUBLE NOT NULL,"
                 " PRIMARY KEY (zone, name)) ENGINE=InnoDB"
             )
             insert = (
-                f"INSERT INTO {table} (zone, name, ra, `dec`, radius) VALUES (%s, %s, %s, %s, %s)"
+                f"INSERT INTO {quoted} (zone, name, ra, `dec`, radius) VALUES (%s, %s, %s, %s, %s)"
             )
             start = time.perf_counter()
             batch: list[tuple] = []
@@ -241,7 +243,7 @@ def bench_mariadb(entries: list[Entry], alerts) -> Result:
                 cur.executemany(insert, batch)
             conn.commit()
             load = time.perf_counter() - start
-            cur.execute(f"ANALYZE TABLE {table}")
+            cur.execute(f"ANALYZE TABLE {quoted}")
             cur.fetchall()
             cur.execute(
                 "SELECT data_length + index_length FROM information_schema.tables"
@@ -249,7 +251,7 @@ def bench_mariadb(entries: list[Entry], alerts) -> Result:
                 (settings.mariadb_database, table),
             )
             size = int(cur.fetchone()[0])
-            select = f"SELECT name, ra, `dec`, radius FROM {table} WHERE zone = %s"
+            select = f"SELECT name, ra, `dec`, radius FROM {quoted} WHERE zone = %s"
 
             def lookup(ra: float, dec: float) -> int:
                 cur.execute(select, (zone_of(dec, HEIGHT),))
@@ -258,7 +260,7 @@ def bench_mariadb(entries: list[Entry], alerts) -> Result:
             times, found = time_lookups(lookup, alerts)
     finally:
         with conn.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
+            cur.execute(f"DROP TABLE IF EXISTS {quoted}")
         conn.commit()
         conn.close()
     result = Result("mariadb", len(entries), load, size, times)
@@ -275,17 +277,18 @@ def bench_cassandra(entries: list[Entry], alerts) -> Result:
     cluster = Cluster(["127.0.0.1"], port=settings.cassandra_port)
     session = cluster.connect()
     table = f"zone_entries_{uuid.uuid4().hex[:12]}"
+    quoted = f"{cql_name(KEYSPACE)}.{cql_name(table)}"  # checked, quoted
     try:
         session.execute(
-            f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication ="
+            f"CREATE KEYSPACE IF NOT EXISTS {cql_name(KEYSPACE)} WITH replication ="
             " {'class': 'SimpleStrategy', 'replication_factor': 1}"
         )
         session.execute(
-            f"CREATE TABLE {KEYSPACE}.{table} (zone int, name text, ra double, dec double,"
+            f"CREATE TABLE {quoted} (zone int, name text, ra double, dec double,"
             " radius double, PRIMARY KEY (zone, name))"
         )
         insert = session.prepare(
-            f"INSERT INTO {KEYSPACE}.{table} (zone, name, ra, dec, radius) VALUES (?, ?, ?, ?, ?)"
+            f"INSERT INTO {quoted} (zone, name, ra, dec, radius) VALUES (?, ?, ?, ?, ?)"
         )
         rows = [(z, str(name), ra, dec, r) for z, name, ra, dec, r in zone_rows(entries)]
         start = time.perf_counter()
@@ -299,7 +302,7 @@ def bench_cassandra(entries: list[Entry], alerts) -> Result:
         load = time.perf_counter() - start
         del rows
         # force a flush without nodetool: a periodic memtable flush of 1 s
-        session.execute(f"ALTER TABLE {KEYSPACE}.{table} WITH memtable_flush_period_in_ms = 1000")
+        session.execute(f"ALTER TABLE {quoted} WITH memtable_flush_period_in_ms = 1000")
         folders = []
         size, stable, deadline = -1, 0, time.monotonic() + 60
         while time.monotonic() < deadline and stable < 3:
@@ -308,16 +311,14 @@ def bench_cassandra(entries: list[Entry], alerts) -> Result:
             now = sum(folder_bytes(f) for f in folders)
             stable = stable + 1 if now == size and now > 0 else 0
             size = now
-        select = session.prepare(
-            f"SELECT name, ra, dec, radius FROM {KEYSPACE}.{table} WHERE zone = ?"
-        )
+        select = session.prepare(f"SELECT name, ra, dec, radius FROM {quoted} WHERE zone = ?")
 
         def lookup(ra: float, dec: float) -> int:
             return exact_matches(session.execute(select, (zone_of(dec, HEIGHT),)), ra, dec)
 
         times, found = time_lookups(lookup, alerts)
     finally:
-        session.execute(f"DROP TABLE IF EXISTS {KEYSPACE}.{table}")
+        session.execute(f"DROP TABLE IF EXISTS {quoted}")
         cluster.shutdown()
     result = Result("cassandra", len(entries), load, max(size, 0), times)
     result.found = found

@@ -58,6 +58,7 @@ from urllib.parse import urlparse
 import httpx
 
 from brokerapp.settings import Settings
+from brokerapp.sql import sql_name
 
 DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
 KAFKA_POM = DEPLOY_DIR / "kafka" / "pom.xml"
@@ -443,12 +444,17 @@ class Services:
                 )
                 for old_user, host in cur.fetchall():
                     cur.execute("DROP USER IF EXISTS %s@%s", (old_user, host))
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
+                # A database name cannot be a bound parameter: sql_name checks and quotes it.
+                cur.execute(
+                    f"CREATE DATABASE IF NOT EXISTS {sql_name(database)} CHARACTER SET utf8mb4"
+                )
                 cur.execute(
                     "CREATE USER IF NOT EXISTS %s@'127.0.0.1' IDENTIFIED BY %s", (user, password)
                 )
                 cur.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
-                cur.execute(f"GRANT ALL PRIVILEGES ON `{database}`.* TO %s@'127.0.0.1'", (user,))
+                cur.execute(
+                    f"GRANT ALL PRIVILEGES ON {sql_name(database)}.* TO %s@'127.0.0.1'", (user,)
+                )
             conn.commit()
         finally:
             conn.close()
