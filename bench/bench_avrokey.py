@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import fastavro
 
+from bench.bench_decode import rate
 from brokerapp.avrokey import object_key_reader
 from brokerapp.codecs import InlineCodec, ParsedSchema, SchemaCache, SchemaFileCodec, frame
 
@@ -91,22 +91,6 @@ def workloads(
         "key, exact": (key, exact_bodies),
         "full decode (fastavro)": (full_decode, decodes),
     }
-
-
-def rate(function: Callable[[Any], object], messages: list[Any], seconds: float) -> float:
-    """Seconds per message, running ``messages`` round robin for about ``seconds``."""
-    for message in messages:  # warm-up
-        function(message)
-    count = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for message in messages:
-            function(message)
-        count += len(messages)
-        now = time.perf_counter()
-        if now >= deadline:
-            return (now - start) / count
 
 
 def main() -> None:
