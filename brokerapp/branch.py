@@ -47,12 +47,35 @@ from brokerapp.registry import RegistryClient
 from brokerapp.settings import Settings
 from brokerapp.statuspage import render
 
-__all__ = ["OUTPUT_TOPIC_CONFIG", "BranchRuntime", "add_status_pages"]
+__all__ = ["OUTPUT_TOPIC_CONFIG", "BranchRuntime", "add_status_pages", "output_config"]
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime", "cleanup.policy": "delete"}
 """Configuration of topics a branch creates: append times make end-to-end latency exact."""
+
+
+def output_config(settings: Settings, name: str) -> dict[str, str]:
+    """Return the configuration a branch gives output topic ``name`` when it creates it.
+
+    Append times (exact end-to-end latency) and the 7-day retention; ``objects_topic``, which
+    holds the latest state of each object, is compacted instead.
+
+    Parameters
+    ----------
+    settings : Settings
+        The one settings object.
+    name : str
+        Topic name.
+
+    Returns
+    -------
+    dict of str to str
+        Kafka topic configuration.
+    """
+    if name == settings.objects_topic:
+        return {"message.timestamp.type": "LogAppendTime", "cleanup.policy": "compact"}
+    return dict(OUTPUT_TOPIC_CONFIG, **{"retention.ms": str(settings.alerts_retention_ms)})
 
 
 class BranchRuntime:
@@ -116,9 +139,7 @@ class BranchRuntime:
             value_serializer="raw",
             partitions=partitions or self.settings.alerts_partitions,
             internal=True,
-            config=dict(
-                OUTPUT_TOPIC_CONFIG, **{"retention.ms": str(self.settings.alerts_retention_ms)}
-            ),
+            config=output_config(self.settings, name),
         )
 
     @staticmethod
@@ -145,9 +166,7 @@ class BranchRuntime:
         if name == settings.alerts_topic:
             config = alerts_topic_config(settings.alerts_retention_ms, settings.max_message_bytes)
         else:
-            config = dict(
-                OUTPUT_TOPIC_CONFIG, **{"retention.ms": str(settings.alerts_retention_ms)}
-            )
+            config = output_config(settings, name)
         return app.topic(
             name,
             key_type=bytes,
@@ -301,7 +320,11 @@ class BranchRuntime:
         future.add_done_callback(delivered)
 
     async def forward(
-        self, name: str, event: faust.EventT, appended_ms: float | None = None
+        self,
+        name: str,
+        event: faust.EventT,
+        appended_ms: float | None = None,
+        key: bytes | None = None,
     ) -> None:
         """Send the event's original bytes, key and headers to output topic ``name``.
 
@@ -314,12 +337,18 @@ class BranchRuntime:
         appended_ms : float, optional
             Append time of the alert in ``alerts`` when the event came from another topic
             (default: the event's own timestamp).
+        key : bytes, optional
+            A new key instead of the event's own (to re-partition).
         """
         message = event.message
         if appended_ms is None:
             appended_ms = message.timestamp * 1000.0
         await self.send(
-            name, message.key, message.value, list(_headers(message.headers)), appended_ms
+            name,
+            message.key if key is None else key,
+            message.value,
+            list(_headers(message.headers)),
+            appended_ms,
         )
 
     async def send_json(

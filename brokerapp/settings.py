@@ -266,6 +266,82 @@ class Settings(BaseSettings):
         7000, description="Internode (gossip) port of the local Cassandra node, on 127.0.0.1."
     )
     cassandra_heap: str = Field("1G", description="JVM heap (-Xms and -Xmx) of the Cassandra node.")
+    cassandra_keyspace: str = Field(
+        "broker",
+        description="Cassandra keyspace of the sinks' tables (`brokerapp db migrate` creates "
+        "it; letters, digits and underscores).",
+    )
+    cassandra_replication_factor: int = Field(
+        1, ge=1, description="Replication factor `db migrate` gives a new keyspace."
+    )
+    candidates_topic: str = Field(
+        "candidates",
+        description="Output of the candidates worker: one CandidateUpdate (JSON) per non-solar "
+        "alert, keyed by object ID, so the topic is partitioned by object.",
+    )
+    ss_candidates_topic: str = Field(
+        "ss-candidates",
+        description="Output of the candidates worker: one CandidateUpdate (JSON) per "
+        "solar-system alert, keyed by the solar-system object's name.",
+    )
+    candidate_object_updates_topic: str = Field(
+        "candidate-object-updates",
+        description="Output of the objects worker: each candidate with its object's "
+        "statistics after it (JSON, keyed by object ID).",
+    )
+    objects_topic: str = Field(
+        "objects",
+        description="Output of the objects worker: the latest ObjectUpdate (JSON) of each "
+        "object, keyed by object ID (compacted).",
+    )
+    candidates_web_port: int = Field(6072, description="Port of the candidates worker's web view.")
+    objects_web_port: int = Field(6073, description="Port of the objects worker's web view.")
+    mariadb_sink_web_port: int = Field(
+        6074, description="Port of the MariaDB sink worker's web view."
+    )
+    cassandra_sink_web_port: int = Field(
+        6075, description="Port of the Cassandra sink worker's web view."
+    )
+    history_length: int = Field(
+        100,
+        ge=1,
+        description="Detections kept per object in the objects table (the most recent).",
+    )
+    rate_window_days: float = Field(
+        10.0,
+        gt=0,
+        description="Rise/decline rate per band: least-squares slope of magnitude over the "
+        "band's detections within this many days of its latest one.",
+    )
+    colour_window_days: float = Field(
+        1.0,
+        gt=0,
+        description="Colour at the latest epoch: latest magnitudes of two bands, each measured "
+        "within this many days of the object's latest detection.",
+    )
+    sink_batch_size: int = Field(
+        500, ge=1, description="Most messages a database sink writes in one batch."
+    )
+    sink_batch_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="Longest a database sink waits to fill a batch before writing what it has.",
+    )
+    sink_concurrency: int = Field(
+        64,
+        ge=1,
+        description="Most statements a Cassandra sink has in flight at once (and connections "
+        "in a MariaDB sink's pool is min(this, 8)).",
+    )
+    sink_retry_backoff: float = Field(
+        0.5, gt=0, description="First delay (s) before a sink retries a failed database write."
+    )
+    sink_retry_backoff_max: float = Field(
+        15.0,
+        gt=0,
+        description="Longest delay (s) between a sink's retries; it retries until the database "
+        "answers, without committing the batch's offsets.",
+    )
 
     @property
     def data_dir(self) -> Path:

@@ -1,0 +1,393 @@
+"""CandidateUpdate records and the database rows made from them (pure functions).
+
+The candidates worker turns every alert it reads into one small JSON record, a
+*CandidateUpdate*, and sends it keyed by the object (non-solar alerts, ``candidates_topic``)
+or by the solar-system object's name (``ss_candidates_topic``). Everything downstream (the
+objects worker, the database sinks) reads these records and never decodes an alert again.
+
+A *detection* is one measurement of an object, survey-agnostic::
+
+    {"candidate_id": int,        # ZTF candid, LSST diaSourceId
+     "object_id": str,           # ZTF objectId, LSST diaObjectId (decimal string)
+     "survey": "ztf" | "lsst",
+     "mjd": float,               # ZTF jd - 2400000.5 (UTC), LSST midpointMjdTai
+     "band": str | None,         # g, r, i (ZTF fid 1, 2, 3); u g r i z y (LSST)
+     "ra": float | None, "dec": float | None,    # degrees
+     "mag": float | None, "mag_err": float | None,  # ZTF magpsf; LSST AB mag of a positive flux
+     "flux": float | None, "flux_err": float | None,  # LSST psfFlux [nJy]; None for ZTF
+     "visit_id": int | None}     # ZTF pid, LSST visit
+
+A CandidateUpdate::
+
+    {"alert_id": int, "object_id": str | None, "survey": str,
+     "candidate": <detection>,               # the alert's own detection
+     "previous": [<detection>, ...],         # its previous detections (no upper limits)
+     "ss_name": str | None, "ss_distance_arcsec": float | None,
+     "appended_ms": float}                   # append time of the alert in ``alerts`` [ms]
+
+Previous detections are read with the same survey accessors as the alert's own detection:
+a ZTF ``prv_candidates`` entry has the fields of ``candidate``, an LSST ``prvDiaSources``
+entry those of ``diaSource``. Non-finite numbers become None, so every record is valid JSON.
+
+The row functions give the rows of the tables :mod:`brokerapp.dbschema` describes:
+``candidates`` (the alert's detection and its previous ones: upserts keyed on candidate ID,
+so the same detection seen in many alerts is one row), ``ss_candidates``, ``annotations``
+(from either annotation record on ``annotations_topic``) and ``objects`` (from an
+ObjectUpdate, :func:`object_update`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from brokerapp.processors import Alert
+from brokerapp.profiles import SurveyProfile
+
+__all__ = [
+    "CandidateError",
+    "annotation_rows",
+    "candidate_rows",
+    "candidate_update",
+    "detection",
+    "object_row",
+    "object_update",
+    "ss_candidate_rows",
+]
+
+_PREVIOUS_HOLDER = {"ztf": "candidate", "lsst": "diaSource"}
+"""Name of the record that holds a detection's fields, per survey."""
+
+
+class CandidateError(ValueError):
+    """A record cannot become a CandidateUpdate or a row (the reason says which field)."""
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str) -> dict:
+    """Return the detection of one alert record (or of one wrapped previous detection).
+
+    Parameters
+    ----------
+    profile : SurveyProfile
+        The survey's profile.
+    record : mapping
+        An alert record, or ``{"candidate": prv}`` (ZTF) / ``{"diaSource": prv}`` (LSST).
+    object_id : str
+        The object the detection belongs to.
+
+    Returns
+    -------
+    dict
+        The detection (module docstring).
+
+    Raises
+    ------
+    CandidateError
+        If the detection has no ID or no time.
+    """
+    holder = record.get(_PREVIOUS_HOLDER[profile.survey]) or {}
+    candidate_id = holder.get("candid" if profile.survey == "ztf" else "diaSourceId")
+    mjd = _finite(profile.mjd(record))
+    if candidate_id is None or mjd is None:
+        raise CandidateError(f"detection without an ID or a time: id {candidate_id}, mjd {mjd}")
+    ra, dec = profile.ra_dec(record)
+    mag, mag_err = profile.magnitude(record)
+    flux, flux_err = profile.flux(record)
+    return {
+        "candidate_id": int(candidate_id),
+        "object_id": object_id,
+        "survey": profile.survey,
+        "mjd": mjd,
+        "band": profile.band(record),
+        "ra": _finite(ra),
+        "dec": _finite(dec),
+        "mag": _finite(mag),
+        "mag_err": _finite(mag_err),
+        "flux": _finite(flux),
+        "flux_err": _finite(flux_err),
+        "visit_id": profile.visit_id(record),
+    }
+
+
+def candidate_update(alert: Alert, appended_ms: float) -> dict:
+    """Return the CandidateUpdate of one decoded alert.
+
+    Parameters
+    ----------
+    alert : Alert
+        The decoded alert.
+    appended_ms : float
+        Its append time in ``alerts`` [ms since the epoch].
+
+    Returns
+    -------
+    dict
+        The CandidateUpdate (module docstring). Its ``object_id`` is None for an LSST
+        detection without a diaObject (solar-system only); the solar-system object's name is
+        then the object of its detections.
+
+    Raises
+    ------
+    CandidateError
+        If neither an object nor a solar-system object names the alert, or a detection has
+        no ID or time.
+    """
+    view = alert.view
+    object_id = None if view.object_id is None else str(view.object_id)
+    owner = object_id if object_id is not None else view.ss_name
+    if owner is None:
+        raise CandidateError(f"alert {view.alert_id} names no object")
+    profile = alert.profile
+    holder = _PREVIOUS_HOLDER[profile.survey]
+    previous = []
+    for prv in profile.previous_detections(alert.record):
+        previous.append(detection(profile, {holder: prv}, owner))
+    return {
+        "alert_id": view.alert_id,
+        "object_id": object_id,
+        "survey": view.survey,
+        "candidate": detection(profile, alert.record, owner),
+        "previous": previous,
+        "ss_name": view.ss_name,
+        "ss_distance_arcsec": _finite(view.ss_distance_arcsec),
+        "appended_ms": appended_ms,
+    }
+
+
+def _detection_row(item: Mapping[str, Any]) -> dict:
+    return {
+        "candidate_id": item["candidate_id"],
+        "object_id": item["object_id"],
+        "survey": item["survey"],
+        "mjd": item["mjd"],
+        "band": item.get("band"),
+        "ra": item.get("ra"),
+        "decl": item.get("dec"),
+        "mag": item.get("mag"),
+        "mag_err": item.get("mag_err"),
+        "flux": item.get("flux"),
+        "flux_err": item.get("flux_err"),
+        "visit_id": item.get("visit_id"),
+    }
+
+
+def candidate_rows(update: Mapping[str, Any]) -> list[dict]:
+    """Return the ``candidates`` rows of a non-solar CandidateUpdate.
+
+    Parameters
+    ----------
+    update : mapping
+        The CandidateUpdate.
+
+    Returns
+    -------
+    list of dict
+        The alert's detection, then its previous detections (a detection listed twice once).
+
+    Raises
+    ------
+    CandidateError
+        If the update has no object ID or a detection lacks a required field.
+    """
+    if update.get("object_id") is None:
+        raise CandidateError(f"alert {update.get('alert_id')}: no object ID")
+    rows: dict[int, dict] = {}
+    try:
+        for item in [update["candidate"], *update.get("previous", ())]:
+            rows.setdefault(item["candidate_id"], _detection_row(item))
+    except (KeyError, TypeError) as exc:
+        raise CandidateError(f"alert {update.get('alert_id')}: bad detection: {exc!r}") from exc
+    return list(rows.values())
+
+
+def ss_candidate_rows(update: Mapping[str, Any]) -> list[dict]:
+    """Return the ``ss_candidates`` row of a solar-system CandidateUpdate (the alert's own).
+
+    Parameters
+    ----------
+    update : mapping
+        The CandidateUpdate of a solar-system alert.
+
+    Returns
+    -------
+    list of dict
+        One row.
+
+    Raises
+    ------
+    CandidateError
+        If the update names no solar-system object or lacks a required field.
+    """
+    if not update.get("ss_name"):
+        raise CandidateError(f"alert {update.get('alert_id')}: no solar-system object")
+    try:
+        row = _detection_row(update["candidate"])
+    except (KeyError, TypeError) as exc:
+        raise CandidateError(f"alert {update.get('alert_id')}: bad detection: {exc!r}") from exc
+    row["object_id"] = update.get("object_id")
+    row["ss_name"] = update["ss_name"]
+    row["ss_distance_arcsec"] = update.get("ss_distance_arcsec")
+    return [row]
+
+
+def _annotation_row(
+    alert_id: Any, object_id: Any, source: str, entry: Any, separation: Any, mjd: Any, rest: dict
+) -> dict:
+    if alert_id is None or entry is None:
+        raise CandidateError(f"annotation without an alert ID or entry: {alert_id}, {entry}")
+    return {
+        "alert_id": int(alert_id),
+        "source": source,
+        "entry": str(entry),
+        "object_id": None if object_id is None else str(object_id),
+        "separation_arcsec": _finite(separation),
+        "mjd": _finite(mjd),
+        "detail": json.dumps(rest, sort_keys=True, default=str) if rest else None,
+    }
+
+
+def annotation_rows(record: Mapping[str, Any]) -> list[dict]:
+    """Return the ``annotations`` rows of one record of ``annotations_topic``.
+
+    Two producers write that topic. The watchlist worker sends one Annotation per match,
+    ``{"alert_id", "object_id", "watchlist_id", "entry", "separation_arcsec", "mjd"}``: one
+    row with source ``watchlist:<watchlist_id>``. A node's ``emit_annotations`` sends
+    ``{"survey", "alert_id", "object_id", "annotations": {processor: annotation}}``; a
+    ``catalogue_match`` annotation ``{"catalogue", "matches": [{"id", "separation_arcsec",
+    ...}]}`` gives a row per match with source ``catalogue:<catalogue>``; any other
+    processor's annotation one row with source ``<processor>`` and entry ``""``. Fields
+    without a column go, as JSON, to ``detail``.
+
+    Parameters
+    ----------
+    record : mapping
+        The decoded JSON record.
+
+    Returns
+    -------
+    list of dict
+        Its rows.
+
+    Raises
+    ------
+    CandidateError
+        If the record is neither kind or lacks the alert ID.
+    """
+    if "watchlist_id" in record:
+        known = {"alert_id", "object_id", "watchlist_id", "entry", "separation_arcsec", "mjd"}
+        rest = {k: v for k, v in record.items() if k not in known}
+        return [
+            _annotation_row(
+                record.get("alert_id"),
+                record.get("object_id"),
+                f"watchlist:{record['watchlist_id']}",
+                record.get("entry"),
+                record.get("separation_arcsec"),
+                record.get("mjd"),
+                rest,
+            )
+        ]
+    annotations = record.get("annotations")
+    if not isinstance(annotations, Mapping):
+        raise CandidateError("neither a watchlist Annotation nor an emit_annotations record")
+    rows = []
+    for processor, annotation in sorted(annotations.items()):
+        if isinstance(annotation, Mapping) and isinstance(annotation.get("matches"), list):
+            source = f"catalogue:{annotation.get('catalogue', processor)}"
+            for match in annotation["matches"]:
+                rest = {k: v for k, v in match.items() if k not in ("id", "separation_arcsec")}
+                rows.append(
+                    _annotation_row(
+                        record.get("alert_id"),
+                        record.get("object_id"),
+                        source,
+                        match.get("id"),
+                        match.get("separation_arcsec"),
+                        None,
+                        rest,
+                    )
+                )
+        else:
+            rows.append(
+                _annotation_row(
+                    record.get("alert_id"),
+                    record.get("object_id"),
+                    str(processor),
+                    "",
+                    None,
+                    None,
+                    {"annotation": annotation},
+                )
+            )
+    return rows
+
+
+def object_update(statistics: Mapping[str, Any], alert_id: int) -> dict:
+    """Return the ObjectUpdate sent to ``objects_topic``: statistics and triggering alert.
+
+    Parameters
+    ----------
+    statistics : mapping
+        :func:`brokerapp.history.object_statistics` of the object's history.
+    alert_id : int
+        The alert whose candidate led to this update.
+
+    Returns
+    -------
+    dict
+        ``statistics`` plus ``alert_id``.
+    """
+    return {**statistics, "alert_id": alert_id}
+
+
+def object_row(update: Mapping[str, Any]) -> dict:
+    """Return the ``objects`` row of an ObjectUpdate.
+
+    Parameters
+    ----------
+    update : mapping
+        The ObjectUpdate.
+
+    Returns
+    -------
+    dict
+        Key columns flattened; per-band statistics and colours as JSON in ``stats``. The
+        alert that triggered the update is not stored, so a replay in another order of the
+        same detections gives the same row.
+
+    Raises
+    ------
+    CandidateError
+        If a required statistic is missing.
+    """
+    try:
+        latest = update["latest"]
+        return {
+            "object_id": str(update["object_id"]),
+            "survey": update["survey"],
+            "n_detections": int(update["n_detections"]),
+            "first_mjd": update["first_mjd"],
+            "last_mjd": update["last_mjd"],
+            "latest_candidate_id": int(latest["candidate_id"]),
+            "latest_band": latest.get("band"),
+            "latest_mag": latest.get("mag"),
+            "ra_mean": update.get("ra_mean"),
+            "decl_mean": update.get("dec_mean"),
+            "position_scatter_arcsec": update.get("position_scatter_arcsec"),
+            "stats": json.dumps(
+                {"bands": update.get("bands", {}), "colours": update.get("colours", {})},
+                sort_keys=True,
+                allow_nan=False,
+            ),
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CandidateError(f"bad ObjectUpdate: {exc!r}") from exc
