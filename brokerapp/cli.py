@@ -652,3 +652,102 @@ def overview(settings: Settings, port: int | None) -> None:
     port = port or settings.overview_port
     click.echo(f"overview on http://{settings.web_bind}:{port}/", err=True)
     web.run_app(serve(settings, port), host=settings.web_bind, port=port, print=None)
+
+
+@main.group()
+def db() -> None:
+    """Create and inspect the sinks' tables in MariaDB and Cassandra."""
+
+
+_STORE_KINDS = {
+    "mariadb": ("mariadb",),
+    "cassandra": ("cassandra",),
+    "both": ("mariadb", "cassandra"),
+}
+
+
+@db.command("migrate")
+@click.option(
+    "--store",
+    type=click.Choice(["mariadb", "cassandra", "both"]),
+    default="both",
+    show_default=True,
+    help="Which database to migrate.",
+)
+@click.pass_obj
+def db_migrate(settings: Settings, store: str) -> None:
+    """Create the keyspace (Cassandra) and apply the pending schema migrations.
+
+    Prints the versions applied, or "up to date", per store; exits 1 if a store does not
+    answer.
+    """
+    import asyncio
+
+    from brokerapp.stores import StoreUnavailable, open_store
+
+    async def run() -> bool:
+        ok = True
+        for kind in _STORE_KINDS[store]:
+            try:
+                opened = await open_store(settings, kind)
+                try:
+                    applied = await opened.migrate()
+                    version = await opened.schema_version()
+                finally:
+                    await opened.close()
+            except StoreUnavailable as exc:
+                click.echo(f"{kind}: unavailable: {exc}", err=True)
+                ok = False
+                continue
+            if applied:
+                done = ", ".join(str(v) for v in applied)
+                click.echo(f"{kind}: applied {done} (schema version {version})")
+            else:
+                click.echo(f"{kind}: up to date (schema version {version})")
+        return ok
+
+    if not asyncio.run(run()):
+        sys.exit(1)
+
+
+@db.command("status")
+@click.pass_obj
+def db_status(settings: Settings) -> None:
+    """Print each store's schema version and the row count of each table.
+
+    Counting a Cassandra table scans it: this is for development and tests, not for a
+    production-sized keyspace. Exits 1 if a store does not answer.
+    """
+    import asyncio
+
+    from brokerapp.dbschema import TABLES
+    from brokerapp.stores import StoreUnavailable, open_store
+
+    where = {
+        "mariadb": f"database {settings.mariadb_database} on 127.0.0.1:{settings.mariadb_port}",
+        "cassandra": f"keyspace {settings.cassandra_keyspace} on "
+        f"127.0.0.1:{settings.cassandra_port}",
+    }
+
+    async def run() -> bool:
+        ok = True
+        for kind in _STORE_KINDS["both"]:
+            try:
+                opened = await open_store(settings, kind)
+                try:
+                    version = await opened.schema_version()
+                    counts = {t: await opened.count(t) for t in TABLES} if version else {}
+                finally:
+                    await opened.close()
+            except StoreUnavailable as exc:
+                click.echo(f"{kind}: unavailable ({where[kind]}): {exc}", err=True)
+                ok = False
+                continue
+            state = f"schema version {version}" if version else "not migrated (schema version 0)"
+            click.echo(f"{kind}: {state} ({where[kind]})")
+            for name, rows in counts.items():
+                click.echo(f"  {name:<16} {rows:>12,} rows")
+        return ok
+
+    if not asyncio.run(run()):
+        sys.exit(1)

@@ -57,9 +57,30 @@ def test_filters_app_selects_then_limits_per_visit_in_a_windowed_table(settings)
 
 
 def test_each_branch_is_its_own_consumer_group(settings):
-    from agents import filters, gateway, node, ssfilter, watchlist
+    from agents import (
+        candidates,
+        cassandra_sink,
+        filters,
+        gateway,
+        mariadb_sink,
+        node,
+        objects,
+        ssfilter,
+        watchlist,
+    )
 
-    modules = (filters, gateway, node, ssfilter, watchlist)
+    # (crossmatch loads its catalogue when built: its own test checks its ID and port)
+    modules = (
+        candidates,
+        cassandra_sink,
+        filters,
+        gateway,
+        mariadb_sink,
+        node,
+        objects,
+        ssfilter,
+        watchlist,
+    )
     ids = {m.build(settings).conf.id for m in modules}
     assert len(ids) == len(modules)
     ports = {m.build(settings).conf.web_port for m in modules}
@@ -96,3 +117,49 @@ def test_crossmatch_is_a_node_on_the_nonsolar_stream(settings, tmp_path):
     assert status["source"] == "alerts-nonsolar"
     assert status["chain"]["processors"] == ["catalogue_match", "emit_annotations"]
     assert status["streams"] == {"annotations": "annotations"}
+
+
+def test_candidates_app_turns_both_streams_into_candidate_updates(settings):
+    from agents.candidates import build
+
+    app = build(settings)
+    assert app.conf.id == "unit-candidates"
+    assert set(app.agents) == {"nonsolar", "solar"}
+    assert set(app.tables) == set()
+    assert app.conf.web_port == settings.candidates_web_port
+    status = app.status()
+    assert status["source"] == "alerts-nonsolar"
+    assert status["solar_source"] == "alerts-solar"
+    assert status["outputs"] == {"nonsolar": "candidates", "solar": "ss-candidates"}
+
+
+def test_objects_app_keeps_history_in_a_table_partitioned_like_candidates(settings):
+    from agents.objects import build
+
+    app = build(settings)
+    assert app.conf.id == "unit-objects"
+    assert set(app.agents) == {"update"}
+    assert set(app.tables) == {"object_history"}
+    table = app.tables["object_history"]
+    assert table.changelog_topic.get_topic_name() == "unit-objects-object_history-changelog"
+    assert table.partitions == settings.alerts_partitions
+    assert app.status()["source"] == "candidates"
+    assert app.status()["outputs"] == ["candidate-object-updates", "objects"]
+
+
+@pytest.mark.parametrize("kind", ["mariadb", "cassandra"])
+def test_each_store_has_a_sink_with_one_agent_per_table(settings, kind):
+    import importlib
+
+    module = importlib.import_module(f"agents.{kind}_sink")
+    app = module.build(settings)
+    assert app.conf.id == f"unit-{kind}-sink"
+    assert set(app.agents) == {"candidates", "ss_candidates", "annotations", "objects"}
+    topics = {name: agent.channel.get_topic_name() for name, agent in app.agents.items()}
+    assert topics == {
+        "candidates": "candidates",
+        "ss_candidates": "ss-candidates",
+        "annotations": "annotations",
+        "objects": "objects",
+    }
+    assert set(app.status()["tables"]) == set(topics)

@@ -1,0 +1,101 @@
+"""The candidates worker (Stage 1's CandidateUpdate): every alert becomes a small JSON record.
+
+Launch with ``faust -A agents.candidates worker``. App id ``<app_prefix>-candidates``, two
+agents:
+
+``nonsolar``
+    Reads ``nonsolar_topic`` (``alerts-nonsolar``), decodes each alert once and sends its
+    CandidateUpdate (:func:`brokerapp.candidates.candidate_update`: the alert's detection and
+    its previous detections, survey-agnostic) to ``candidates_topic``, keyed by object ID. The
+    key is what partitions that topic: all of one object's candidates land in one partition,
+    which is how the objects worker's table is partitioned (this is its ``group_by``).
+``solar``
+    Reads ``solar_topic`` (``alerts-solar``) and sends each CandidateUpdate to
+    ``ss_candidates_topic``, keyed by the solar-system object's name.
+
+An alert that cannot become a CandidateUpdate (no object, a detection without ID or time) is
+dead-lettered to ``<topic_prefix>candidates-deadletter`` with the reason. Downstream workers
+(objects, the database sinks) read only these records, so no alert is decoded twice.
+Status: ``/candidates/`` and ``/candidates/status.json`` on ``candidates_web_port``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import faust
+
+from brokerapp.app import create_app, lazy_app
+from brokerapp.branch import BranchRuntime, add_status_pages
+from brokerapp.candidates import CandidateError, candidate_update
+from brokerapp.settings import Settings
+
+__all__ = ["build"]
+
+
+def build(settings: Settings) -> faust.App:
+    """Build the candidates app.
+
+    Parameters
+    ----------
+    settings : Settings
+        The one settings object.
+
+    Returns
+    -------
+    faust.App
+        With agents ``nonsolar`` and ``solar``.
+    """
+    branch = "candidates"
+    app = create_app(settings, branch, web_port=settings.candidates_web_port)
+    runtime = BranchRuntime(app, settings, branch, settings.nonsolar_topic)
+    solar_source = BranchRuntime.topic_of(app, settings, settings.solar_topic)
+    counts: Counter[str] = Counter()
+
+    async def convert(stream: faust.StreamT, topic: str, solar: bool) -> None:
+        await runtime.declare([topic])
+        async for event, alert in runtime.alerts(stream):
+            try:
+                update = candidate_update(alert, event.message.timestamp * 1000.0)
+            except CandidateError as exc:
+                await runtime.dead_letter(event, exc)
+                continue
+            owner = update["ss_name"] if solar else update["object_id"]
+            if owner is None:
+                kind = "solar-system object" if solar else "object"
+                await runtime.dead_letter(
+                    event, CandidateError(f"alert {update['alert_id']} names no {kind}")
+                )
+                continue
+            await runtime.send_json(topic, event, str(owner).encode(), update)
+            counts["solar" if solar else "nonsolar"] += 1
+            counts["previous"] += len(update["previous"])
+
+    @app.agent(runtime.source, name="nonsolar", concurrency=1)
+    async def nonsolar(stream: faust.StreamT) -> None:
+        """Send a CandidateUpdate per non-solar alert, keyed by object ID."""
+        await convert(stream, settings.candidates_topic, solar=False)
+
+    @app.agent(solar_source, name="solar", concurrency=1)
+    async def solar(stream: faust.StreamT) -> None:
+        """Send a CandidateUpdate per solar-system alert, keyed by the object's name."""
+        await convert(stream, settings.ss_candidates_topic, solar=True)
+
+    def status() -> dict[str, Any]:
+        return {
+            **runtime.status(),
+            "solar_source": settings.solar_topic,
+            "updates": dict(counts),
+            "outputs": {
+                "nonsolar": settings.candidates_topic,
+                "solar": settings.ss_candidates_topic,
+            },
+        }
+
+    add_status_pages(app, branch, status)
+    app.status = status
+    return app
+
+
+__getattr__ = lazy_app(__name__, build)

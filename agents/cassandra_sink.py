@@ -1,0 +1,38 @@
+"""The Cassandra sink worker: candidates, solar-system candidates, annotations and objects.
+
+Launch with ``faust -A agents.cassandra_sink worker``. App id ``<app_prefix>-cassandra-sink``,
+one agent per table, each upserting the records of its topic in batches and committing
+offsets only after Cassandra has stored them (:mod:`brokerapp.sink` describes the tables, the
+batching, the retries and the dead letters). Create the tables first with
+``brokerapp db migrate``. Status: ``/cassandra-sink/`` and ``/cassandra-sink/status.json`` on
+``cassandra_sink_web_port``.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from brokerapp.app import lazy_app
+from brokerapp.settings import Settings
+from brokerapp.sink import build_sink
+
+__all__ = ["build"]
+
+
+def build(settings: Settings) -> faust.App:
+    """Build the Cassandra sink app.
+
+    Parameters
+    ----------
+    settings : Settings
+        The one settings object.
+
+    Returns
+    -------
+    faust.App
+        The app ``faust -A agents.cassandra_sink worker`` runs.
+    """
+    return build_sink(settings, "cassandra")
+
+
+__getattr__ = lazy_app(__name__, build)

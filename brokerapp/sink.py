@@ -1,0 +1,394 @@
+"""Database sinks: the listeners that upsert the broker's records into MariaDB or Cassandra.
+
+A sink worker (``faust -A agents.mariadb_sink worker`` or ``agents.cassandra_sink``, app id
+``<app_prefix>-<store>-sink``, so each store has its own consumer group and a slow store
+never holds back the other) runs one agent per table:
+
+=================  =============================  ==================================
+agent / table      reads                          rows (:mod:`brokerapp.candidates`)
+=================  =============================  ==================================
+``candidates``     ``candidates_topic``           the alert's and previous detections
+``ss_candidates``  ``ss_candidates_topic``        the solar-system detection
+``annotations``    ``annotations_topic``          watchlist and catalogue matches
+``objects``        ``objects_topic``              the object's statistics
+=================  =============================  ==================================
+
+Each agent reads its topic without acknowledging messages as they arrive, turns each JSON
+record into rows and collects them in a batch (:class:`TableBatch`): the batch is written
+when it holds ``sink_batch_size`` messages or its oldest message has waited
+``sink_batch_seconds``, as one upsert keyed on the table's primary key (rows with the same key
+in one batch are written once, the latest). Only after the database has confirmed the write
+are the batch's messages acknowledged, so Faust never commits an offset past a row that is
+not stored. While the database is down or failing the sink retries with exponential backoff
+(``sink_retry_backoff`` up to ``sink_retry_backoff_max``) for as long as it takes, reading
+no further than one more batch; killed meanwhile, it starts again from the last committed
+offset, and the upserts make the rewrites harmless.
+
+A message that is not valid JSON or not a record of its table, and a row the database
+refuses (:class:`brokerapp.stores.StoreRejected`: found by writing the batch's rows one by
+one), go to ``<topic_prefix><store>-sink-deadletter`` with the reason; the sink goes on.
+Status: ``/<store>-sink/`` and ``/<store>-sink/status.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from brokerapp import dbschema
+from brokerapp.app import create_app
+from brokerapp.branch import BranchRuntime, add_status_pages
+from brokerapp.candidates import (
+    CandidateError,
+    annotation_rows,
+    candidate_rows,
+    object_row,
+    ss_candidate_rows,
+)
+from brokerapp.gateway import LatencyWindow, backoff_delay
+from brokerapp.settings import Settings
+from brokerapp.stores import StoreRejected, StoreUnavailable, open_store
+
+__all__ = [
+    "SINK_TABLES",
+    "SinkTable",
+    "StoreWriter",
+    "TableBatch",
+    "build_sink",
+    "key_columns",
+    "rows_of",
+]
+
+logger = logging.getLogger(__name__)
+
+STORES = ("mariadb", "cassandra")
+"""The stores a sink writes to."""
+
+
+@dataclass(frozen=True)
+class SinkTable:
+    """One table a sink fills: its agent, source topic setting and row function.
+
+    Attributes
+    ----------
+    table : str
+        Table name (also the agent's name).
+    topic_setting : str
+        Settings field naming the source topic.
+    rows : callable
+        ``rows(record) -> list of dict``; raises :class:`CandidateError` for a bad record.
+    """
+
+    table: str
+    topic_setting: str
+    rows: Callable[[Mapping[str, Any]], list[dict]]
+
+
+SINK_TABLES = (
+    SinkTable("candidates", "candidates_topic", candidate_rows),
+    SinkTable("ss_candidates", "ss_candidates_topic", ss_candidate_rows),
+    SinkTable("annotations", "annotations_topic", annotation_rows),
+    SinkTable("objects", "objects_topic", lambda update: [object_row(update)]),
+)
+"""Every table of :mod:`brokerapp.dbschema` with where its rows come from."""
+
+
+def rows_of(table: SinkTable, value: bytes | None) -> list[dict]:
+    """Decode one message value and return its rows.
+
+    Parameters
+    ----------
+    table : SinkTable
+        The table.
+    value : bytes or None
+        The message value (JSON).
+
+    Returns
+    -------
+    list of dict
+        Rows of ``table.table``.
+
+    Raises
+    ------
+    CandidateError
+        If the value is not JSON or not a record of the table.
+    """
+    try:
+        record = json.loads(value or b"")
+    except ValueError as exc:
+        raise CandidateError(f"not JSON: {exc}") from exc
+    if not isinstance(record, Mapping):
+        raise CandidateError(f"not a JSON object but {type(record).__name__}")
+    return table.rows(record)
+
+
+def key_columns(table: str, kind: str) -> tuple[str, ...]:
+    """Return the columns that identify a row of ``table`` in store ``kind``.
+
+    MariaDB's primary key; Cassandra's partition and clustering columns.
+    """
+    described = dbschema.table(table)
+    return described.mariadb_key if kind == "mariadb" else described.order
+
+
+class TableBatch:
+    """The rows of one table waiting to be written, and the messages they came from.
+
+    Parameters
+    ----------
+    table : str
+        Table name.
+    write : callable
+        ``await write(table, rows)``: writes one batch, retrying until it is stored;
+        raises :class:`StoreRejected` for data the database refuses.
+    reject : callable
+        ``await reject(event, error)``: dead-letters the message of a refused row.
+    settings : Settings
+        Batch size and age.
+    key : tuple of str
+        Columns identifying a row in the store (rows with the same key in one batch are
+        written once: the latest).
+    """
+
+    def __init__(
+        self,
+        table: str,
+        write: Callable[[str, Sequence[Mapping]], Any],
+        reject: Callable[[faust.EventT, Exception], Any],
+        settings: Settings,
+        key: tuple[str, ...],
+    ):
+        self.table = table
+        self.key = key
+        self._write = write
+        self._reject = reject
+        self.size = settings.sink_batch_size
+        self.max_age = settings.sink_batch_seconds
+        self.rows: dict[tuple, tuple[dict, faust.EventT]] = {}
+        self.events: list[faust.EventT] = []
+        self.first_at = 0.0
+        self.lock = asyncio.Lock()
+        self.ack: Callable[[faust.EventT], Any] | None = None
+        self.stored_latency = LatencyWindow(60)
+        self.written = 0
+        self.batches = 0
+        self.rejected = 0
+
+    async def add(self, event: faust.EventT, rows: list[dict]) -> None:
+        """Add one message's rows; write the batch when it is full."""
+        if not self.events:
+            self.first_at = time.monotonic()
+        self.events.append(event)
+        for row in rows:
+            self.rows[tuple(row.get(column) for column in self.key)] = (row, event)
+        if len(self.events) >= self.size:
+            await self.flush()
+
+    async def flush_if_due(self, now: float) -> None:
+        """Write the batch when its oldest message has waited ``max_age``."""
+        if self.events and now - self.first_at >= self.max_age:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the pending rows, then acknowledge their messages (in order)."""
+        async with self.lock:
+            if not self.events:
+                return
+            rows, events = self.rows, self.events
+            self.rows, self.events = {}, []
+            try:
+                await self._write(self.table, [row for row, _ in rows.values()])
+            except StoreRejected:
+                await self._one_by_one(rows)
+            now = time.time()
+            self.written += len(rows)
+            self.batches += 1
+            self.stored_latency.add(
+                now, [now * 1000.0 - e.message.timestamp * 1000.0 for e in events]
+            )
+            assert self.ack is not None, "the agent sets ack before adding"
+            for event in events:
+                await self.ack(event)
+
+    async def _one_by_one(self, rows: dict[tuple, tuple[dict, faust.EventT]]) -> None:
+        """Find the refused rows of a batch, dead-letter their messages, store the rest."""
+        for row, event in rows.values():
+            try:
+                await self._write(self.table, [row])
+            except StoreRejected as exc:
+                self.rejected += 1
+                await self._reject(event, exc)
+
+    def status(self) -> dict[str, Any]:
+        """Counters and the stored latency (input append time to write confirmed)."""
+        return {
+            "rows_written": self.written,
+            "batches": self.batches,
+            "rejected": self.rejected,
+            "pending": len(self.events),
+            "stored_latency": self.stored_latency.summary(time.time()),
+        }
+
+
+class StoreWriter:
+    """The sink's one connection to its store, reopened and retried while it is down.
+
+    Parameters
+    ----------
+    settings : Settings
+        Store addresses and retry timing.
+    kind : str
+        ``"mariadb"`` or ``"cassandra"``.
+    """
+
+    def __init__(self, settings: Settings, kind: str):
+        self.settings = settings
+        self.kind = kind
+        self.store: Any = None
+        self._connecting = asyncio.Lock()
+        self.retries = 0
+        self.last_error: str | None = None
+        self.available = False
+
+    async def _store(self) -> Any:
+        async with self._connecting:
+            if self.store is None:
+                self.store = await open_store(self.settings, self.kind)
+            return self.store
+
+    async def write(self, table: str, rows: Sequence[Mapping]) -> None:
+        """Upsert ``rows`` into ``table``, retrying with backoff until the store has them.
+
+        Raises
+        ------
+        StoreRejected
+            If the store refuses the data (retrying would not help).
+        """
+        attempt = 0
+        while True:
+            try:
+                store = await self._store()
+                await store.upsert(table, rows)
+                self.available = True
+                return
+            except StoreUnavailable as exc:
+                attempt += 1
+                self.retries += 1
+                self.available = False
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                delay = backoff_delay(
+                    attempt, self.settings.sink_retry_backoff, self.settings.sink_retry_backoff_max
+                )
+                logger.warning(
+                    "%s sink: %s unavailable (%s); retry %d in %.1f s",
+                    self.kind,
+                    table,
+                    exc,
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        """Close the store's connections."""
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+
+def build_sink(settings: Settings, kind: str) -> faust.App:
+    """Build the app of the sink into one store.
+
+    Parameters
+    ----------
+    settings : Settings
+        The one settings object.
+    kind : str
+        ``"mariadb"`` or ``"cassandra"``.
+
+    Returns
+    -------
+    faust.App
+        With one agent per table of :data:`SINK_TABLES`.
+    """
+    if kind not in STORES:
+        raise ValueError(f"no sink for store {kind!r} (known: {', '.join(STORES)})")
+    branch = f"{kind}-sink"
+    web_port = {
+        "mariadb": settings.mariadb_sink_web_port,
+        "cassandra": settings.cassandra_sink_web_port,
+    }[kind]
+    app = create_app(settings, branch, web_port=web_port)
+    runtime = BranchRuntime(app, settings, branch, settings.candidates_topic)
+    writer = StoreWriter(settings, kind)
+    batches: dict[str, TableBatch] = {}
+
+    def sink_agent(table: SinkTable) -> None:
+        topic_name = getattr(settings, table.topic_setting)
+        source = BranchRuntime.topic_of(app, settings, topic_name)
+        batch = TableBatch(
+            table.table,
+            writer.write,
+            runtime.dead_letter,
+            settings,
+            key_columns(table.table, kind),
+        )
+        batches[table.table] = batch
+
+        async def sink(stream: faust.StreamT) -> None:
+            await runtime.declare([])
+            unacked = stream.noack()
+            batch.ack = unacked.ack
+            async for event in unacked.events():
+                runtime.received += 1
+                try:
+                    rows = rows_of(table, event.value)
+                except CandidateError as exc:
+                    await runtime.dead_letter(event, exc)
+                    await unacked.ack(event)
+                    continue
+                await batch.add(event, rows)
+
+        sink.__doc__ = f"Upsert the records of {topic_name} into {kind} table {table.table}."
+        app.agent(source, name=table.table, concurrency=1)(sink)
+
+    for table in SINK_TABLES:
+        sink_agent(table)
+
+    @app.timer(interval=settings.sink_batch_seconds / 2)
+    async def flush_due() -> None:
+        """Write every batch whose oldest message has waited long enough."""
+        now = time.monotonic()
+        for batch in batches.values():
+            await batch.flush_if_due(now)
+
+    @app.task
+    async def connect() -> None:
+        """Connect at start-up (the first batch would too) so the status shows the store."""
+        try:
+            await writer._store()
+            writer.available = True
+        except StoreUnavailable as exc:
+            writer.last_error = f"{type(exc).__name__}: {exc}"
+            logger.warning("%s sink: store not available at start-up: %s", kind, exc)
+
+    def status() -> dict[str, Any]:
+        return {
+            **runtime.status(),
+            "store": kind,
+            "store_available": writer.available,
+            "retries": writer.retries,
+            "last_error": writer.last_error,
+            "tables": {name: batch.status() for name, batch in batches.items()},
+        }
+
+    add_status_pages(app, branch, status)
+    app.status = status
+    return app
