@@ -24,12 +24,12 @@ from collections import defaultdict
 import numpy as np
 import pymysql
 import pytest
-from brokerapp.stores import open_store
 
 from brokerapp.gateway import alerts_topic_config
 from brokerapp.kafka_admin import ensure_topics
 from brokerapp.services import Services
 from brokerapp.settings import load_settings
+from brokerapp.stores import open_store
 
 from .test_branches import fill_buffer, lsst_solar, samples, ztf_solar
 from .workers import REPO, WorkerRun
