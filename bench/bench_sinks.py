@@ -1,0 +1,143 @@
+"""Rows per second into each store, batched and unbatched, through the sinks' store API.
+
+Usage: ``python -m bench.bench_sinks [--rows 20000] [--unbatched 2000] [--batch 500]``
+
+Writes synthetic ``candidates`` rows (12 columns, 50 detections per object) and ``objects``
+rows (with a 1 kB ``stats`` JSON) with :meth:`brokerapp.stores.MariaDbStore.upsert` and
+:meth:`brokerapp.stores.CassandraStore.upsert`, the calls the sinks make, one await at a
+time as a sink does:
+
+unbatched
+    one row per upsert (what a sink with ``sink_batch_size = 1`` does);
+batched
+    ``--batch`` rows per upsert (MariaDB: one ``executemany`` in one transaction; Cassandra:
+    concurrent prepared inserts, at most ``sink_concurrency`` in flight);
+rewrite
+    the batched candidates again: every row already stored (a replay; upserts).
+
+Needs ``brokerapp services up --databases``. Works in its own database and keyspace
+(``bench_sinks``, created through root's unix socket and dropped at the end). Prints, and
+asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+
+import pymysql
+from cassandra.cluster import Cluster
+
+from brokerapp.services import Services
+from brokerapp.settings import load_settings
+from brokerapp.stores import open_store
+
+NAME = "bench_sinks"
+
+
+def candidate_rows(count: int, rng: random.Random) -> list[dict]:
+    return [
+        {
+            "candidate_id": 10**15 + i,
+            "object_id": f"ZTF25bench{i // 50:06d}",
+            "survey": "ztf",
+            "mjd": 60000.0 + (i % 50) * 0.5,
+            "band": "gri"[i % 3],
+            "ra": rng.uniform(0, 360),
+            "decl": rng.uniform(-30, 80),
+            "mag": rng.uniform(15, 21),
+            "mag_err": 0.05,
+            "flux": None,
+            "flux_err": None,
+            "visit_id": 10**9 + i,
+        }
+        for i in range(count)
+    ]
+
+
+def object_rows(count: int) -> list[dict]:
+    stats = json.dumps(
+        {"bands": {b: {"n": 10, "mean_mag": 18.0} for b in "gri"} | {"pad": "x" * 800}}
+    )
+    return [
+        {
+            "object_id": f"ZTF25bench{i:06d}",
+            "survey": "ztf",
+            "n_detections": 50,
+            "first_mjd": 60000.0,
+            "last_mjd": 60024.5,
+            "latest_candidate_id": 10**15 + i,
+            "latest_band": "r",
+            "latest_mag": 18.2,
+            "ra_mean": 10.0,
+            "decl_mean": 20.0,
+            "position_scatter_arcsec": 0.1,
+            "stats": stats,
+        }
+        for i in range(count)
+    ]
+
+
+async def timed(store, table: str, rows: list[dict], batch: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        await store.upsert(table, rows[start : start + batch])
+    return len(rows) / (time.perf_counter() - started)
+
+
+async def bench(settings, kind: str, args) -> None:
+    store = await open_store(settings, kind)
+    try:
+        await store.migrate()
+        rng = random.Random(1)
+        rows = candidate_rows(args.rows, rng)
+        one = await timed(store, "candidates", rows[: args.unbatched], 1)
+        many = await timed(store, "candidates", rows, args.batch)
+        again = await timed(store, "candidates", rows, args.batch)
+        objects = object_rows(args.rows // 5)
+        obj_one = await timed(store, "objects", objects[: args.unbatched], 1)
+        obj_many = await timed(store, "objects", objects, args.batch)
+        assert await store.count("candidates") == len(rows)
+        print(
+            f"  {kind:10s} {one:10.0f} {many:10.0f} {again:10.0f} {obj_one:10.0f} {obj_many:10.0f}"
+        )
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--unbatched", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    base = load_settings()
+    settings = base.model_copy(update={"mariadb_database": NAME, "cassandra_keyspace": NAME})
+    services = Services(base)
+    root = pymysql.connect(unix_socket=str(services.mariadb_socket), user="root", password="")
+    with root.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {NAME}")
+        cur.execute(f"CREATE DATABASE {NAME}")
+        cur.execute(f"GRANT ALL PRIVILEGES ON {NAME}.* TO %s@'127.0.0.1'", (base.mariadb_user,))
+    print(f"rows/s; candidates {args.rows} (unbatched: first {args.unbatched}), batch {args.batch}")
+    print("  store      cand 1/call  cand batch   rewrite  obj 1/call  obj batch")
+    try:
+        for kind in ("mariadb", "cassandra"):
+            asyncio.run(bench(settings, kind, args))
+    finally:
+        with root.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {NAME}")
+        root.close()
+
+        cluster = Cluster(["127.0.0.1"], port=base.cassandra_port)
+        try:
+            cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {NAME}", timeout=60)
+        finally:
+            cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main()
