@@ -333,6 +333,13 @@ class Settings(BaseSettings):
         description="Most statements a Cassandra sink has in flight at once (and connections "
         "in a MariaDB sink's pool is min(this, 8)).",
     )
+    sink_remember_rows: int = Field(
+        1_000_000,
+        ge=0,
+        description="Keys of detections and annotations a sink remembers having stored (the "
+        "latest), so that the previous detections each alert repeats are not rewritten "
+        "(about 100 bytes each; 0 rewrites every row).",
+    )
     sink_retry_backoff: float = Field(
         0.5, gt=0, description="First delay (s) before a sink retries a failed database write."
     )

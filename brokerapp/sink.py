@@ -17,7 +17,9 @@ Each agent reads its topic without acknowledging messages as they arrive, turns 
 record into rows and collects them in a batch (:class:`TableBatch`): the batch is written
 when it holds ``sink_batch_size`` messages or its oldest message has waited
 ``sink_batch_seconds``, as one upsert keyed on the table's primary key (rows with the same key
-in one batch are written once, the latest). Only after the database has confirmed the write
+in one batch are written once, the latest; a detection or annotation this worker has already
+stored, among the last ``sink_remember_rows``, is not written again: each ZTF alert repeats up
+to 30 days of previous detections). Only after the database has confirmed the write
 are the batch's messages acknowledged, so Faust never commits an offset past a row that is
 not stored. While the database is down or failing the sink retries with exponential backoff
 (``sink_retry_backoff`` up to ``sink_retry_backoff_max``) for as long as it takes, reading
@@ -84,18 +86,22 @@ class SinkTable:
         Settings field naming the source topic.
     rows : callable
         ``rows(record) -> list of dict``; raises :class:`CandidateError` for a bad record.
+    immutable : bool
+        Whether a row, once stored, never changes (a detection does; an object's statistics
+        do not): the sink then skips rows it has already stored.
     """
 
     table: str
     topic_setting: str
     rows: Callable[[Mapping[str, Any]], list[dict]]
+    immutable: bool = True
 
 
 SINK_TABLES = (
     SinkTable("candidates", "candidates_topic", candidate_rows),
     SinkTable("ss_candidates", "ss_candidates_topic", ss_candidate_rows),
     SinkTable("annotations", "annotations_topic", annotation_rows),
-    SinkTable("objects", "objects_topic", lambda update: [object_row(update)]),
+    SinkTable("objects", "objects_topic", lambda update: [object_row(update)], immutable=False),
 )
 """Every table of :mod:`brokerapp.dbschema` with where its rows come from."""
 
@@ -155,6 +161,9 @@ class TableBatch:
     key : tuple of str
         Columns identifying a row in the store (rows with the same key in one batch are
         written once: the latest).
+    remember : int
+        How many keys of stored rows to remember (the latest), so that a row seen again is
+        not rewritten; 0 for tables whose rows change.
     """
 
     def __init__(
@@ -164,9 +173,13 @@ class TableBatch:
         reject: Callable[[faust.EventT, Exception], Any],
         settings: Settings,
         key: tuple[str, ...],
+        remember: int = 0,
     ):
         self.table = table
         self.key = key
+        self.remember = remember
+        self.stored: dict[tuple, None] = {}
+        self.skipped = 0
         self._write = write
         self._reject = reject
         self.size = settings.sink_batch_size
@@ -187,7 +200,11 @@ class TableBatch:
             self.first_at = time.monotonic()
         self.events.append(event)
         for row in rows:
-            self.rows[tuple(row.get(column) for column in self.key)] = (row, event)
+            key = tuple(row.get(column) for column in self.key)
+            if key in self.stored:
+                self.skipped += 1
+            else:
+                self.rows[key] = (row, event)
         if len(self.events) >= self.size:
             await self.flush()
 
@@ -207,6 +224,11 @@ class TableBatch:
                 await self._write(self.table, [row for row, _ in rows.values()])
             except StoreRejected:
                 await self._one_by_one(rows)
+            if self.remember:
+                for key in rows:
+                    self.stored[key] = None
+                while len(self.stored) > self.remember:
+                    del self.stored[next(iter(self.stored))]
             now = time.time()
             self.written += len(rows)
             self.batches += 1
@@ -232,6 +254,7 @@ class TableBatch:
             "rows_written": self.written,
             "batches": self.batches,
             "rejected": self.rejected,
+            "skipped_already_stored": self.skipped,
             "pending": len(self.events),
             "stored_latency": self.stored_latency.summary(time.time()),
         }
@@ -339,6 +362,7 @@ def build_sink(settings: Settings, kind: str) -> faust.App:
             runtime.dead_letter,
             settings,
             key_columns(table.table, kind),
+            settings.sink_remember_rows if table.immutable else 0,
         )
         batches[table.table] = batch
 

@@ -1,0 +1,160 @@
+"""The sinks' batching: what is written, when, and when messages are acknowledged.
+
+``TableBatch`` takes its store write as a callable; these tests give it a plain recorder (no
+database behind it: the stores themselves are tested on the real servers in
+``tests/integration/test_stores.py`` and the sinks end to end in ``test_objects_sinks.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from brokerapp.candidates import CandidateError
+from brokerapp.settings import load_settings
+from brokerapp.sink import SINK_TABLES, TableBatch, key_columns, rows_of
+from brokerapp.stores import StoreRejected
+
+
+def event(offset):
+    return SimpleNamespace(
+        message=SimpleNamespace(timestamp=time.time(), offset=offset), offset=offset
+    )
+
+
+class Recorder:
+    def __init__(self, refuse=()):
+        self.writes = []
+        self.acked = []
+        self.rejected = []
+        self.refuse = set(refuse)
+
+    async def write(self, table, rows):
+        if any(row["id"] in self.refuse for row in rows):
+            raise StoreRejected(f"refused one of {len(rows)}")
+        self.writes.append([row["id"] for row in rows])
+
+    async def ack(self, e):
+        assert self.writes, "acknowledged before anything was written"
+        self.acked.append(e.offset)
+
+    async def reject(self, e, error):
+        self.rejected.append((e.offset, str(error)))
+
+
+def batch_of(recorder, size=3, seconds=10.0, remember=0):
+    settings = load_settings(sink_batch_size=size, sink_batch_seconds=seconds)
+    batch = TableBatch("t", recorder.write, recorder.reject, settings, ("id",), remember)
+    batch.ack = recorder.ack
+    return batch
+
+
+async def test_a_full_batch_is_written_once_then_acknowledged_in_order():
+    rec = Recorder()
+    batch = batch_of(rec, size=3)
+    for n in range(7):
+        await batch.add(event(n), [{"id": n}])
+    assert rec.writes == [[0, 1, 2], [3, 4, 5]]
+    assert rec.acked == [0, 1, 2, 3, 4, 5]
+    await batch.flush()
+    assert rec.writes[-1] == [6] and rec.acked[-1] == 6
+    assert batch.status()["rows_written"] == 7
+
+
+async def test_rows_with_one_key_in_a_batch_are_written_once_the_latest():
+    rec = Recorder()
+    batch = batch_of(rec, size=10)
+    await batch.add(event(0), [{"id": 1, "v": "old"}])
+    await batch.add(event(1), [{"id": 1, "v": "new"}, {"id": 2}])
+    written = []
+
+    async def write(table, rows):
+        written.extend(rows)
+        rec.writes.append(rows)
+
+    batch._write = write
+    await batch.flush()
+    assert written == [{"id": 1, "v": "new"}, {"id": 2}]
+
+
+async def test_an_old_batch_is_written_when_due_a_young_one_waits():
+    rec = Recorder()
+    batch = batch_of(rec, size=100, seconds=0.5)
+    await batch.add(event(0), [{"id": 0}])
+    await batch.flush_if_due(batch.first_at + 0.1)
+    assert rec.writes == []
+    await batch.flush_if_due(batch.first_at + 0.6)
+    assert rec.writes == [[0]] and rec.acked == [0]
+
+
+async def test_a_refused_row_is_dead_lettered_and_the_rest_stored():
+    rec = Recorder(refuse={2})
+    batch = batch_of(rec, size=4)
+    for n in range(4):
+        await batch.add(event(n), [{"id": n}])
+    assert rec.writes == [[0], [1], [3]]
+    assert [offset for offset, _ in rec.rejected] == [2]
+    assert rec.acked == [0, 1, 2, 3]
+    assert batch.status()["rejected"] == 1
+
+
+async def test_rows_already_stored_are_not_written_again_within_memory():
+    rec = Recorder()
+    batch = batch_of(rec, size=2, remember=3)
+    await batch.add(event(0), [{"id": 1}, {"id": 2}])
+    await batch.add(event(1), [{"id": 2}, {"id": 3}])
+    await batch.flush()
+    await batch.add(event(2), [{"id": 1}, {"id": 3}, {"id": 4}])
+    await batch.add(event(3), [{"id": 5}])
+    assert rec.writes == [[1, 2, 3], [4, 5]]
+    # Only the latest 3 keys are remembered: 1 and 2 were forgotten.
+    await batch.add(event(4), [{"id": 1}, {"id": 5}])
+    await batch.flush()
+    assert rec.writes[-1] == [1]
+    assert batch.status()["skipped_already_stored"] == 3
+
+
+async def test_nothing_is_acknowledged_while_the_write_has_not_returned():
+    import asyncio
+
+    rec = Recorder()
+    gate = asyncio.Event()
+
+    async def slow(table, rows):
+        await gate.wait()
+        rec.writes.append([row["id"] for row in rows])
+
+    batch = batch_of(rec, size=100)
+    batch._write = slow
+    await batch.add(event(0), [{"id": 0}])
+    flushing = asyncio.create_task(batch.flush())
+    await asyncio.sleep(0.05)
+    assert rec.acked == []
+    gate.set()
+    await flushing
+    assert rec.acked == [0]
+
+
+def test_each_table_is_keyed_as_each_store_keys_it():
+    assert key_columns("candidates", "mariadb") == ("candidate_id",)
+    assert key_columns("candidates", "cassandra") == ("object_id", "mjd", "candidate_id")
+    assert key_columns("objects", "cassandra") == ("object_id",)
+    immutable = {t.table: t.immutable for t in SINK_TABLES}
+    assert immutable == {
+        "candidates": True,
+        "ss_candidates": True,
+        "annotations": True,
+        "objects": False,
+    }
+
+
+def test_a_value_that_is_not_a_record_is_refused_with_the_reason():
+    candidates = SINK_TABLES[0]
+    with pytest.raises(CandidateError, match="not JSON"):
+        rows_of(candidates, b"\x00\xff")
+    with pytest.raises(CandidateError, match="not a JSON object"):
+        rows_of(candidates, b"[1, 2]")
+    with pytest.raises(CandidateError):
+        rows_of(candidates, b'{"alert_id": 1}')
