@@ -54,7 +54,7 @@ from brokerapp.candidates import (
     object_row,
     ss_candidate_rows,
 )
-from brokerapp.gateway import LatencyWindow, backoff_delay
+from brokerapp.gateway import ORIGIN_TIMESTAMP, LatencyWindow, backoff_delay
 from brokerapp.settings import Settings
 from brokerapp.stores import StoreRejected, StoreUnavailable, open_store
 
@@ -135,6 +135,21 @@ def rows_of(table: SinkTable, value: bytes | None) -> list[dict]:
     return table.rows(record)
 
 
+def origin_ms(headers: Any) -> float | None:
+    """Return the ``origin-timestamp`` header (upstream append time, ms), if there is one.
+
+    The gateway adds it to every alert and the branches keep their input's headers.
+    """
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for name, value in pairs:
+        if name == ORIGIN_TIMESTAMP:
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
 def key_columns(table: str, kind: str) -> tuple[str, ...]:
     """Return the columns that identify a row of ``table`` in store ``kind``.
 
@@ -190,6 +205,7 @@ class TableBatch:
         self.lock = asyncio.Lock()
         self.ack: Callable[[faust.EventT], Any] | None = None
         self.stored_latency = LatencyWindow(60)
+        self.from_upstream = LatencyWindow(60)
         self.written = 0
         self.batches = 0
         self.rejected = 0
@@ -221,7 +237,8 @@ class TableBatch:
             rows, events = self.rows, self.events
             self.rows, self.events = {}, []
             try:
-                await self._write(self.table, [row for row, _ in rows.values()])
+                if rows:
+                    await self._write(self.table, [row for row, _ in rows.values()])
             except StoreRejected:
                 await self._one_by_one(rows)
             if self.remember:
@@ -235,6 +252,8 @@ class TableBatch:
             self.stored_latency.add(
                 now, [now * 1000.0 - e.message.timestamp * 1000.0 for e in events]
             )
+            upstream = [origin_ms(e.message.headers) for e in events]
+            self.from_upstream.add(now, [now * 1000.0 - t for t in upstream if t is not None])
             assert self.ack is not None, "the agent sets ack before adding"
             for event in events:
                 await self.ack(event)
@@ -249,7 +268,11 @@ class TableBatch:
                 await self._reject(event, exc)
 
     def status(self) -> dict[str, Any]:
-        """Counters and the stored latency (input append time to write confirmed)."""
+        """Return counters and latencies to the write confirmed.
+
+        ``stored_latency`` is measured from the input's append time, ``upstream_to_stored``
+        from the upstream append time (``origin-timestamp`` header).
+        """
         return {
             "rows_written": self.written,
             "batches": self.batches,
@@ -257,6 +280,7 @@ class TableBatch:
             "skipped_already_stored": self.skipped,
             "pending": len(self.events),
             "stored_latency": self.stored_latency.summary(time.time()),
+            "upstream_to_stored": self.from_upstream.summary(time.time()),
         }
 
 

@@ -18,10 +18,10 @@ from brokerapp.sink import SINK_TABLES, TableBatch, key_columns, rows_of
 from brokerapp.stores import StoreRejected
 
 
-def event(offset):
-    return SimpleNamespace(
-        message=SimpleNamespace(timestamp=time.time(), offset=offset), offset=offset
-    )
+def event(offset, origin_ms=None):
+    headers = [] if origin_ms is None else [("origin-timestamp", str(origin_ms).encode())]
+    message = SimpleNamespace(timestamp=time.time(), offset=offset, headers=headers)
+    return SimpleNamespace(message=message, offset=offset)
 
 
 class Recorder:
@@ -158,3 +158,24 @@ def test_a_value_that_is_not_a_record_is_refused_with_the_reason():
         rows_of(candidates, b"[1, 2]")
     with pytest.raises(CandidateError):
         rows_of(candidates, b'{"alert_id": 1}')
+
+
+async def test_latency_from_upstream_comes_from_the_gateways_origin_header():
+    rec = Recorder()
+    batch = batch_of(rec, size=10)
+    await batch.add(event(0, origin_ms=time.time() * 1000.0 - 2000.0), [{"id": 0}])
+    await batch.add(event(1), [{"id": 1}])
+    await batch.flush()
+    upstream = batch.status()["upstream_to_stored"]
+    assert upstream["count"] == 1
+    assert 2000.0 <= upstream["max_ms"] < 60000.0
+    assert batch.status()["stored_latency"]["count"] == 2
+
+
+async def test_a_message_whose_rows_were_all_stored_before_is_acknowledged_unwritten():
+    rec = Recorder()
+    batch = batch_of(rec, size=1, remember=10)
+    await batch.add(event(0), [{"id": 0}])
+    await batch.add(event(1), [{"id": 0}])
+    assert rec.writes == [[0]]
+    assert rec.acked == [0, 1]
