@@ -9,17 +9,19 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: ## Install Java, Maven, MariaDB, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
+install: ## Install Java, Maven, MariaDB, Chromium, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null)
 	@(command -v mariadbd || command -v mysqld) >/dev/null && command -v mariadb >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq mariadb-server mariadb-client >/dev/null)
+	@command -v chromium >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(PYTHON) -m pip install -q -e '.[dev]'
 	$(BROKER) services install
 
-services: install ## Start local and upstream Kafka and schema registries (left running)
-	$(BROKER) services up --upstream
+services: install ## Start local and upstream Kafka, schema registries, MariaDB and Cassandra (left running)
+	$(BROKER) services up --upstream --databases
 
 down: ## Stop every service
 	$(BROKER) services down

@@ -97,6 +97,7 @@ def build(settings: Settings) -> faust.App:
         async for event in stream.events():
             started = time.perf_counter()
             runtime.received += 1
+            runtime.track(event)
             try:
                 object_id, detections, candidate = parse_update(event.value)
                 key = object_id.encode()

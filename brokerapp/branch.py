@@ -19,6 +19,10 @@ Latency is measured per alert, over the last minute: ``processing`` (decode plus
 own work, in the worker), ``decoding`` (the decode alone) and ``end_to_end`` (append time in
 ``alerts`` to append time in the output topic, from the delivery report; output topics are
 created with ``LogAppendTime``).
+
+Lag: every agent calls :meth:`BranchRuntime.track` once per event it reads (:meth:`alerts`
+does it for the agents that use it), and the status gives, per assigned partition of the
+agents' input topics, the consumer's high watermark minus the next offset to read.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from typing import Any
 
 import faust
 import httpx
+from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
 
 from brokerapp.codecs import ConfluentCodec, DecodeError, RegistryUnavailable, SchemaCache
 from brokerapp.gateway import (
@@ -115,6 +121,7 @@ class BranchRuntime:
         self.sent: Counter[str] = Counter()
         self.deadlettered: Counter[str] = Counter()
         self._outputs: dict[str, faust.TopicT] = {}
+        self._next_offsets: dict[TP, int] = {}
 
     def output_topic(self, name: str, partitions: int | None = None) -> faust.TopicT:
         """Declare (the worker creates it) an output topic of raw bytes with append times.
@@ -250,6 +257,7 @@ class BranchRuntime:
         """
         async for event in stream.events():
             started = time.perf_counter()
+            self.track(event)
             decoded = await self.decode(event)
             if decoded is None:
                 continue
@@ -360,13 +368,78 @@ class BranchRuntime:
         headers = list(_headers(message.headers))
         await self.send(name, key, value, headers, message.timestamp * 1000.0)
 
+    def track(self, event: faust.EventT) -> None:
+        """Record that ``event`` has been read: its partition's next offset, for the lag.
+
+        Agents that read ``stream.events()`` themselves call it once per event; :meth:`alerts`
+        calls it for the agents that use it.
+
+        Parameters
+        ----------
+        event : faust.EventT
+            The event just read.
+        """
+        message = event.message
+        self._next_offsets[message.tp] = message.offset + 1
+
+    def input_topics(self) -> set[str]:
+        """Return the names of the topics the app's agents read."""
+        return {name for agent in self.app.agents.values() for name in agent.get_topic_names()}
+
+    def lag_by_partition(self) -> dict[str, int | None]:
+        """Return ``"<topic>:<partition>"`` -> messages not yet read, per assigned partition.
+
+        Only partitions of the agents' input topics count (not table changelogs). The lag of
+        a partition is the consumer's high watermark (``app.consumer.highwater``, the last
+        known from a fetch) minus the next offset to read: the one after the last event
+        :meth:`track` saw, or the committed offset when that is further on (or when no event
+        of the partition has been read since it was assigned). None when either is unknown
+        (no fetch yet, nothing read or committed), except that an empty partition (high
+        watermark 0) has none. An empty dict when the worker's consumer has not started.
+
+        Returns
+        -------
+        dict of str to int or None
+            Sorted by topic and partition.
+        """
+        # The app's consumer as it is: asking ``app.consumer`` would create one for a status.
+        consumer = getattr(self.app, "_consumer", None)
+        if consumer is None:
+            return {}
+        inputs = self.input_topics()
+        committed_offsets = getattr(consumer, "_committed_offset", {})
+        lags: dict[str, int | None] = {}
+        try:
+            assigned = sorted(tp for tp in consumer.assignment() if tp.topic in inputs)
+            for tp in assigned:
+                highwater = consumer.highwater(tp)
+                known = [self._next_offsets.get(tp), committed_offsets.get(tp)]
+                offsets = [offset for offset in known if offset is not None]
+                if highwater is None:
+                    lag = None
+                elif offsets:
+                    lag = max(highwater - max(offsets), 0)
+                else:
+                    lag = 0 if highwater == 0 else None
+                lags[f"{tp.topic}:{tp.partition}"] = lag
+        except (ConsumerNotStarted, AssertionError, RuntimeError):
+            # Not started yet, or the assignment changed while it was read (another thread).
+            return {}
+        return lags
+
     def processed(self, started: float) -> None:
         """Record the processing time of one alert (``started`` from ``time.perf_counter``)."""
         self.processing.add(time.time(), [(time.perf_counter() - started) * 1000.0])
 
     def status(self) -> dict[str, Any]:
-        """Return the branch's counters and latencies, JSON-ready."""
+        """Return the branch's counters, lag and latencies, JSON-ready.
+
+        ``lag_by_partition`` is :meth:`lag_by_partition`; ``lag`` the sum of its known values,
+        None when none is known.
+        """
         now = time.time()
+        lag_by_partition = self.lag_by_partition()
+        known = [lag for lag in lag_by_partition.values() if lag is not None]
         return {
             "branch": self.branch,
             "app_id": self.app.conf.id,
@@ -379,6 +452,8 @@ class BranchRuntime:
             "decoding": self.decoding.summary(now),
             "end_to_end": self.end_to_end.summary(now),
             "schemas_cached": len(self.codec.cache),
+            "lag": sum(known) if known else None,
+            "lag_by_partition": lag_by_partition,
         }
 
 

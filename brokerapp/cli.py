@@ -178,6 +178,25 @@ def _cluster(settings: Settings, upstream: bool) -> tuple[str, str]:
     help="Delete the target topics first (a clean slate for demos and tests).",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--from-db",
+    "from_db",
+    type=click.Choice(["candidates", "objects", "ss_candidates", "annotations"]),
+    default=None,
+    help="Instead of alerts, republish this stored table's rows to --topic as JSON (test "
+    "infrastructure): candidates as one CandidateUpdate per row, keyed by object; other "
+    "tables row by row.",
+)
+@click.option(
+    "--store",
+    type=click.Choice(["mariadb", "cassandra"]),
+    default="mariadb",
+    show_default=True,
+    help="With --from-db: the database to read.",
+)
+@click.option(
+    "--object", "object_id", default=None, help="With --from-db: only this object's rows."
+)
 @click.pass_obj
 def produce(
     settings: Settings,
@@ -195,8 +214,14 @@ def produce(
     upstream,
     replace,
     progress,
+    from_db=None,
+    store="mariadb",
+    object_id=None,
 ) -> None:
-    """Publish test alerts to Kafka in any schema mode, at a given rate."""
+    """Publish test alerts to Kafka in any schema mode, at a given rate.
+
+    With --from-db TABLE, republish a stored table's rows instead (see that option).
+    """
     import asyncio
 
     from tqdm import tqdm
@@ -205,6 +230,11 @@ def produce(
     from brokerapp.kafka_admin import delete_topics, ensure_topics
     from brokerapp.registry import RegistryClient
 
+    if from_db is not None or _given("store", "object_id"):
+        _produce_from_db(
+            settings, from_db, store, object_id, topic, rate, partitions, upstream, replace
+        )
+        return
     if bool(topic) == daily:
         raise click.UsageError("give exactly one of --topic and --daily")
     if bool(files) == bool(simulate):
@@ -255,6 +285,114 @@ def produce(
     )
     bar.close()
     click.echo(report.line())
+
+
+def _given(*names: str) -> list[str]:
+    """Return which of the current command's parameters were given (not their defaults)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return [n for n in names if ctx.get_parameter_source(n) not in (None, ParameterSource.DEFAULT)]
+
+
+def _produce_from_db(
+    settings: Settings,
+    table: str | None,
+    kind: str,
+    object_id: str | None,
+    topic: str | None,
+    rate: float,
+    partitions: int,
+    upstream: bool,
+    replace: bool,
+) -> None:
+    """``produce --from-db``: send a stored table's rows to one topic and print the count."""
+    import asyncio
+    import time
+
+    import pymysql
+
+    from brokerapp import dbschema
+    from brokerapp import produce as prod
+    from brokerapp.kafka_admin import delete_topics, ensure_topics
+    from brokerapp.stores import StoreUnavailable, open_store
+
+    if table is None:
+        raise click.UsageError("--store and --object go with --from-db")
+    alert_options = (
+        "files",
+        "simulate",
+        "lsst_version",
+        "daily",
+        "date",
+        "mode",
+        "count",
+        "schema_id",
+    )
+    clashing = _given(*alert_options)
+    if clashing:
+        names = ", ".join("--" + n.replace("_", "-") for n in clashing)
+        raise click.UsageError(f"--from-db republishes stored rows: {names} do not apply")
+    if not topic:
+        raise click.UsageError("--from-db needs --topic")
+
+    async def read() -> list[dict]:
+        opened = await open_store(settings, kind)
+        try:
+            if not await opened.schema_version():
+                raise click.ClickException(
+                    f"{kind}: tables not migrated ({_store_where(settings, kind)}); "
+                    "run `brokerapp db migrate`"
+                )
+            if object_id is None:
+                return await opened.dump(table)
+            tbl = dbschema.table(table)
+            if "object_id" in tbl.partition_key or (
+                kind == "mariadb" and "object_id" in tbl.lookup_columns
+            ):
+                return await opened.fetch(table, object_id=object_id)
+            # Not a lookup this store can make (e.g. ss_candidates): filter the table.
+            return [r for r in await opened.dump(table) if r.get("object_id") == object_id]
+        finally:
+            await opened.close()
+
+    try:
+        rows = asyncio.run(read())
+    except StoreUnavailable as exc:
+        raise click.ClickException(
+            f"{kind}: unavailable ({_store_where(settings, kind)}): {exc}"
+        ) from exc
+    except pymysql.err.OperationalError as exc:  # left through by the store: account, database
+        raise click.ClickException(
+            f"{kind}: cannot read ({_store_where(settings, kind)}): {exc}"
+        ) from exc
+    bootstrap, _registry = _cluster(settings, upstream)
+    if replace:
+        delete_topics(bootstrap, [topic])
+    ensure_topics(bootstrap, [topic], partitions)
+    started = time.perf_counter()
+    messages = ((topic, key, value) for key, value in prod.stored_messages(table, rows))
+    try:
+        report = prod.produce(
+            {"bootstrap.servers": bootstrap, "message.max.bytes": settings.max_message_bytes},
+            messages,
+            rate=rate,
+        )
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    seconds = time.perf_counter() - started
+    which = f" of object {object_id}" if object_id is not None else ""
+    click.echo(
+        f"produced {report.count} {table} records{which} from {kind}, {report.bytes} bytes "
+        f"in {seconds:.2f} s, to {topic}"
+    )
+
+
+def _store_where(settings: Settings, kind: str) -> str:
+    """Return where a store's tables are: its database or keyspace and port."""
+    if kind == "mariadb":
+        return f"database {settings.mariadb_database} on 127.0.0.1:{settings.mariadb_port}"
+    return f"keyspace {settings.cassandra_keyspace} on 127.0.0.1:{settings.cassandra_port}"
 
 
 @main.command()
@@ -751,3 +889,82 @@ def db_status(settings: Settings) -> None:
 
     if not asyncio.run(run()):
         sys.exit(1)
+
+
+@main.command("object")
+@click.argument("object_id")
+@click.option(
+    "--store",
+    type=click.Choice(["mariadb", "cassandra"]),
+    default="mariadb",
+    show_default=True,
+    help="The database to read.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also draw the light curve to this image file (PNG; the format follows the suffix).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+@click.pass_obj
+def object_command(
+    settings: Settings, object_id: str, store: str, plot: str | None, as_json: bool
+) -> None:
+    """Print OBJECT_ID's statistics and light curve from the sinks' tables.
+
+    The statistics are the object's `objects` row (with its per-band `stats` and colours),
+    the light curve its `candidates` rows in time order. Exits 1 when the store has neither
+    for OBJECT_ID, or does not answer, or is not migrated.
+    """
+    import asyncio
+
+    import pymysql
+
+    from brokerapp import lightcurve
+    from brokerapp.stores import StoreUnavailable, open_store
+
+    async def read() -> tuple[dict | None, list[dict]]:
+        opened = await open_store(settings, store)
+        try:
+            if not await opened.schema_version():
+                raise click.ClickException(
+                    f"{store}: tables not migrated ({_store_where(settings, store)}); "
+                    "run `brokerapp db migrate`"
+                )
+            objects = await opened.fetch("objects", object_id=object_id)
+            rows = await opened.fetch("candidates", object_id=object_id)
+        finally:
+            await opened.close()
+        return (objects[0] if objects else None), rows
+
+    try:
+        obj, rows = asyncio.run(read())
+    except StoreUnavailable as exc:
+        click.echo(f"{store}: unavailable ({_store_where(settings, store)}): {exc}", err=True)
+        sys.exit(1)
+    except pymysql.err.OperationalError as exc:  # left through by the store: account, database
+        click.echo(f"{store}: cannot read ({_store_where(settings, store)}): {exc}", err=True)
+        sys.exit(1)
+    if obj is None and not rows:
+        click.echo(
+            f"no object {object_id!r} in {store} ({_store_where(settings, store)}): "
+            "no objects row and no candidates",
+            err=True,
+        )
+        sys.exit(1)
+    if as_json:
+        document = lightcurve.object_document(object_id, obj, rows, store)
+        click.echo(json.dumps(document, indent=2, default=str))
+    else:
+        click.echo(lightcurve.format_object(object_id, obj, rows))
+    if plot:
+        figure = lightcurve.light_curve_figure(
+            rows, object_id, survey=obj.get("survey") if obj else None
+        )
+        try:
+            figure.savefig(plot, dpi=100)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"cannot write the plot {plot}: {exc}") from exc
+        points = len(lightcurve.plottable(rows))
+        click.echo(f"plot: {plot} ({points} points)", err=as_json)

@@ -3,16 +3,29 @@
 ``brokerapp overview`` serves, on ``overview_port`` (bound to ``web_bind``):
 
 ``/``
-    An HTML table with one row per known worker (the branches whose web ports the settings
-    name), built from each worker's own ``status.json``: up or down, alerts in and out,
-    rate over the last minute, lag (gateway), p50/p99 end-to-end latency, dead letters, and
-    a link to the worker's own page. It reloads itself every 5 s.
+    An HTML table with one row per known worker (the gateway, the branches, the candidates
+    and objects workers and the two database sinks, at the web ports the settings name),
+    built from each worker's own ``status.json``: up or down, alerts in and out, rate over
+    the last minute, lag (messages not yet read), p50/p99 latency, dead letters, for a sink
+    whether its store is available, and a link to the worker's own page. It reloads itself
+    every 5 s.
 ``/status.json``
     The same rows as JSON.
 ``/metrics``
     Prometheus text format (``broker_up``, ``broker_received_total``, ``broker_sent_total``,
-    ``broker_deadlettered_total``, ``broker_lag``, ``broker_latency_ms{quantile=...}``), one
-    series per worker.
+    ``broker_deadlettered_total``, ``broker_lag``, ``broker_latency_ms{quantile=...}``,
+    ``broker_store_available``), one series per worker.
+
+What the numbers are, by kind of worker:
+
+- gateway: alerts mirrored (in and out), lag summed over its upstream partitions, latency
+  from upstream to local append time;
+- branches, candidates and objects: alerts read and messages sent (all outputs), lag from
+  the branch's ``lag``, end-to-end latency (append time in the input to append time in the
+  output);
+- sinks: messages read, rows written (as "sent"), their rate of messages stored, the
+  latency of the worst table (highest p99: input append time to write confirmed), and
+  ``store_available`` (false is shown as a warning, with the last error).
 
 Workers are asked concurrently with a short timeout, so a stopped worker shows as down
 without delaying the page. :func:`summarise` turns one worker's status into a row and is
@@ -46,6 +59,10 @@ def workers(settings: Settings) -> dict[str, tuple[int, str]]:
         "watchlist": (settings.watchlist_web_port, "watchlist"),
         "crossmatch": (settings.crossmatch_web_port, "crossmatch"),
         settings.node_name: (settings.node_web_port, settings.node_name),
+        "candidates": (settings.candidates_web_port, "candidates"),
+        "objects": (settings.objects_web_port, "objects"),
+        "mariadb-sink": (settings.mariadb_sink_web_port, "mariadb-sink"),
+        "cassandra-sink": (settings.cassandra_sink_web_port, "cassandra-sink"),
     }
 
 
@@ -65,7 +82,8 @@ def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str
     -------
     dict
         ``worker``, ``up``, ``received``, ``sent``, ``rate``, ``lag``, ``p50_ms``,
-        ``p99_ms``, ``deadlettered`` and ``url``; numbers are None when unknown.
+        ``p99_ms``, ``deadlettered``, ``store``, ``store_available``, ``store_error`` and
+        ``url``; numbers are None when unknown, the ``store`` fields None but for sinks.
     """
     row: dict[str, Any] = {
         "worker": name,
@@ -77,6 +95,9 @@ def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str
         "p50_ms": None,
         "p99_ms": None,
         "deadlettered": None,
+        "store": None,
+        "store_available": None,
+        "store_error": None,
         "url": url,
     }
     if status is None:
@@ -90,10 +111,24 @@ def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str
             sent=status.get("mirrored"),
             lag=sum(lags) if lags else None,
         )
+    elif isinstance(status.get("tables"), Mapping):  # a database sink
+        tables = [t for t in status["tables"].values() if isinstance(t, Mapping)]
+        latencies = [t.get("stored_latency") or {} for t in tables]
+        latency = _worst(latencies)
+        rates = [lat["rate"] for lat in latencies if lat.get("rate") is not None]
+        row.update(
+            received=status.get("received"),
+            sent=sum(t.get("rows_written") or 0 for t in tables),
+            lag=status.get("lag"),
+            store=status.get("store"),
+            store_available=status.get("store_available"),
+            store_error=status.get("last_error"),
+        )
+        latency = {**latency, "rate": sum(rates) if rates else None}
     else:
         latency = status.get("end_to_end") or {}
         sent = status.get("sent") or {}
-        row.update(received=status.get("received"), sent=sum(sent.values()))
+        row.update(received=status.get("received"), sent=sum(sent.values()), lag=status.get("lag"))
     row.update(
         rate=latency.get("rate"),
         p50_ms=latency.get("p50_ms"),
@@ -101,6 +136,25 @@ def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str
         deadlettered=status.get("deadlettered"),
     )
     return row
+
+
+def _worst(latencies: list[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """Return the latency summary with the highest p99 (then p50); empty when none has one."""
+    known = [lat for lat in latencies if lat.get("p99_ms") is not None]
+    if not known:
+        return {}
+    return max(known, key=lambda lat: (lat["p99_ms"], lat.get("p50_ms") or 0.0))
+
+
+def _store_cell(row: Mapping[str, Any]) -> str:
+    """Return the store cell: the store's name, with a warning when it is not available."""
+    if row["store"] is None:
+        return '<td class="store">-</td>'
+    store = html.escape(str(row["store"]))
+    if row["store_available"] is False:
+        error = html.escape(str(row["store_error"] or "no connection"), quote=True)
+        return f'<td class="store warning" title="{error}">{store} unavailable</td>'
+    return f'<td class="store">{store}</td>'
 
 
 def _cell(value: Any) -> str:
@@ -114,22 +168,29 @@ def _cell(value: Any) -> str:
 def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
     """Return the overview page for the rows of :func:`summarise`."""
     columns = ["worker", "up", "received", "sent", "rate", "lag", "p50_ms", "p99_ms"]
-    columns.append("deadlettered")
+    columns += ["deadlettered", "store"]
     head = "".join(f"<th>{c}</th>" for c in columns)
     body = []
     for row in rows:
         cells = [
-            f'<td><a href="{html.escape(row["url"])}">{html.escape(row["worker"])}</a></td>',
-            f"<td>{'up' if row['up'] else 'down'}</td>",
-            *(f'<td class="{c}">{_cell(row[c])}</td>' for c in columns[2:]),
+            f'<td class="worker"><a href="{html.escape(row["url"])}">'
+            f"{html.escape(row['worker'])}</a></td>",
+            f'<td class="up">{"up" if row["up"] else "down"}</td>',
+            *(f'<td class="{c}">{_cell(row[c])}</td>' for c in columns[2:-1]),
+            _store_cell(row),
         ]
         body.append(f'<tr id="{html.escape(row["worker"])}">{"".join(cells)}</tr>')
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f'<meta http-equiv="refresh" content="{refresh}"><title>broker overview</title>'
         "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:.2em .6em}"
-        "table{border-collapse:collapse}</style></head><body><h1>Broker overview</h1>"
+        "table{border-collapse:collapse}.warning{background:#fdd;color:#900}</style></head>"
+        "<body><h1>Broker overview</h1>"
         f"<table><tr>{head}</tr>{''.join(body)}</table>"
+        "<p>rate: messages per second over the last minute; lag: messages not yet read; "
+        "p50/p99: latency in ms (gateway: upstream to local; branches: input to output; "
+        "sinks: input to the write confirmed, worst table). For the sinks, sent is rows "
+        "written.</p>"
         '<p><a href="/metrics">Prometheus metrics</a></p></body></html>'
     )
 
@@ -141,7 +202,8 @@ def metrics_text(rows: list[dict[str, Any]]) -> str:
         ("broker_received_total", "counter", "alerts read", "received"),
         ("broker_sent_total", "counter", "messages written", "sent"),
         ("broker_deadlettered_total", "counter", "messages dead-lettered", "deadlettered"),
-        ("broker_lag", "gauge", "messages not yet committed (gateway)", "lag"),
+        ("broker_lag", "gauge", "messages behind (gateway: not yet committed)", "lag"),
+        ("broker_store_available", "gauge", "1 if the sink's store is up", "store_available"),
     ]
     lines = []
     for metric, kind, text, field in series:
@@ -150,7 +212,7 @@ def metrics_text(rows: list[dict[str, Any]]) -> str:
             value = row[field]
             if value is not None:
                 lines.append(f'{metric}{{worker="{row["worker"]}"}} {float(value):g}')
-    lines += ["# HELP broker_latency_ms end-to-end latency", "# TYPE broker_latency_ms gauge"]
+    lines += ["# HELP broker_latency_ms latency", "# TYPE broker_latency_ms gauge"]
     for row in rows:
         for quantile, field in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
             if row[field] is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import glob
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -287,3 +288,91 @@ def produce(
             f"{remaining} message(s) undelivered, {len(failures)} failed: {failures[:3]}"
         )
     return report
+
+
+#: Column of each stored table whose value keys a republished row (``produce --from-db``).
+STORED_KEYS = {
+    "candidates": "object_id",
+    "objects": "object_id",
+    "ss_candidates": "ss_name",
+    "annotations": "alert_id",
+}
+
+
+def stored_candidate_update(row: dict) -> dict:
+    """Return the CandidateUpdate that republishes one stored ``candidates`` row.
+
+    Parameters
+    ----------
+    row : dict
+        A ``candidates`` row (:mod:`brokerapp.dbschema`).
+
+    Returns
+    -------
+    dict
+        A CandidateUpdate (:mod:`brokerapp.candidates`) whose ``alert_id`` is the candidate
+        ID, ``candidate`` the detection rebuilt from the row (column ``decl`` -> key
+        ``dec``), with no previous detections, no solar-system object and
+        ``appended_ms`` 0.0.
+    """
+    detection = {
+        "candidate_id": row["candidate_id"],
+        "object_id": row["object_id"],
+        "survey": row["survey"],
+        "mjd": row["mjd"],
+        "band": row.get("band"),
+        "ra": row.get("ra"),
+        "dec": row.get("decl"),
+        "mag": row.get("mag"),
+        "mag_err": row.get("mag_err"),
+        "flux": row.get("flux"),
+        "flux_err": row.get("flux_err"),
+        "visit_id": row.get("visit_id"),
+    }
+    return {
+        "alert_id": row["candidate_id"],
+        "object_id": row["object_id"],
+        "survey": row["survey"],
+        "candidate": detection,
+        "previous": [],
+        "ss_name": None,
+        "ss_distance_arcsec": None,
+        "appended_ms": 0.0,
+    }
+
+
+def stored_messages(table: str, rows: list[dict]) -> Iterator[tuple[bytes, bytes]]:
+    """Yield the ``(key, value)`` JSON messages that republish a stored table's rows.
+
+    ``candidates`` rows become CandidateUpdates (:func:`stored_candidate_update`), grouped
+    by object and in time order within each object, so that the objects worker rebuilds
+    its history from them; the rows of the other tables are sent as they are. Keys are
+    :data:`STORED_KEYS`' column of each row.
+
+    Parameters
+    ----------
+    table : str
+        One of :data:`STORED_KEYS`.
+    rows : list of dict
+        The table's rows (``store.dump`` or ``store.fetch``).
+
+    Yields
+    ------
+    tuple of bytes
+        Message key and value.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` is not one of :data:`STORED_KEYS`.
+    """
+    if table not in STORED_KEYS:
+        raise ValueError(f"cannot republish table {table!r}; use one of {', '.join(STORED_KEYS)}")
+    key_column = STORED_KEYS[table]
+    if table == "candidates":
+        ordered = sorted(rows, key=lambda r: (r["object_id"], r["mjd"], r["candidate_id"]))
+        records = ((r[key_column], stored_candidate_update(r)) for r in ordered)
+    else:
+        records = ((r[key_column], r) for r in rows)
+    for key, record in records:
+        yield str(key).encode(), json.dumps(record, allow_nan=False).encode()

@@ -396,6 +396,7 @@ def build_sink(settings: Settings, kind: str) -> faust.App:
             batch.ack = unacked.ack
             async for event in unacked.events():
                 runtime.received += 1
+                runtime.track(event)
                 try:
                     rows = rows_of(table, event.value)
                 except CandidateError as exc:

@@ -4,7 +4,9 @@
 # schema registered upstream (asking for ID 900 as Rubin numbers 9.0) -- into upstream daily
 # topics; run the gateway, which mirrors them into the local `alerts` buffer with local schema
 # IDs; run the ssfilter branch, which splits the buffer into solar-system and other alerts;
-# show each alert arriving in the buffer, both streams, and the status pages (JSON).
+# run the candidates and objects workers (per-object history and statistics) and the MariaDB
+# and Cassandra sinks; show each stage's output, the status pages (JSON), the tables' row
+# counts, and one object's statistics and light curve read back from the databases.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 BROKER="$PYTHON -m brokerapp"
@@ -15,8 +17,6 @@ SS_PORT=$(setting ssfilter_web_port)
 ALERTS=$(setting alerts_topic)
 SOLAR=$(setting solar_topic)
 NONSOLAR=$(setting nonsolar_topic)
-LOG=var/log/gateway.log
-SS_LOG=var/log/ssfilter.log
 mkdir -p var/log
 
 echo "== a clean slate: the local buffer and dead-letter topics are deleted"
@@ -28,12 +28,11 @@ $BROKER produce --upstream --daily --replace --no-progress --mode confluent --sc
   -f tests/data/lsst
 
 echo "== starting the gateway and the ssfilter branch (logs in var/log)"
-$PYTHON -m faust -A agents.gateway worker -l info >"$LOG" 2>&1 &
-GATEWAY=$!
-SSFILTER=$GATEWAY
+WORKERS=()
 stop_workers() {
-  kill -TERM "$GATEWAY" "$SSFILTER" 2>/dev/null || true
-  wait "$GATEWAY" "$SSFILTER" 2>/dev/null || true
+  [ "${#WORKERS[@]}" -eq 0 ] && return
+  kill -TERM "${WORKERS[@]}" 2>/dev/null || true
+  wait "${WORKERS[@]}" 2>/dev/null || true
 }
 trap stop_workers EXIT
 wait_for() {  # until a worker's status page says it runs
@@ -45,10 +44,13 @@ wait_for() {  # until a worker's status page says it runs
   done
   echo "$2 did not start"; exit 1
 }
-wait_for "$PORT" gateway "$GATEWAY" "$LOG"  # it creates the buffer topic the branch reads
-$PYTHON -m faust -A agents.ssfilter worker -l info >"$SS_LOG" 2>&1 &
-SSFILTER=$!
-wait_for "$SS_PORT" ssfilter "$SSFILTER" "$SS_LOG"
+start_worker() {  # module, status path, port
+  $PYTHON -m faust -A "agents.$1" worker -l info >"var/log/$1.log" 2>&1 &
+  WORKERS+=($!)
+  wait_for "$3" "$2" "$!" "var/log/$1.log"
+}
+start_worker gateway gateway "$PORT"  # it creates the buffer topic the branch reads
+start_worker ssfilter ssfilter "$SS_PORT"
 
 echo "== alerts arriving in the local buffer (topic alerts, decoded with the local registry)"
 $BROKER tail --topic "$ALERTS" --count 68 --idle 90
@@ -64,4 +66,23 @@ echo "== status pages: http://127.0.0.1:$PORT/gateway/ and http://127.0.0.1:$SS_
 curl -s "http://127.0.0.1:$PORT/gateway/status.json" | $PYTHON -m json.tool
 curl -s "http://127.0.0.1:$SS_PORT/ssfilter/status.json" | $PYTHON -m json.tool
 $BROKER topics "$ALERTS" "$SOLAR" "$NONSOLAR"
+
+echo "== the database tables (versioned migrations; running them again changes nothing)"
+$BROKER db migrate
+$BROKER db migrate
+echo "== candidates, objects and the MariaDB and Cassandra sinks"
+PORTS=("$(setting candidates_web_port)" "$(setting objects_web_port)" \
+  "$(setting mariadb_sink_web_port)" "$(setting cassandra_sink_web_port)")
+start_worker candidates candidates "${PORTS[0]}"
+start_worker objects objects "${PORTS[1]}"
+start_worker mariadb_sink mariadb-sink "${PORTS[2]}"
+start_worker cassandra_sink cassandra-sink "${PORTS[3]}"
+$PYTHON deploy/demo_checks.py stored 68 "${PORTS[@]}"
+$BROKER db status
+OBJECT=$($PYTHON deploy/demo_checks.py longest)
+mkdir -p var/demo
+echo "== the object with the longest light curve, from MariaDB, then from Cassandra"
+$BROKER object "$OBJECT" --store mariadb --plot var/demo/lightcurve.png
+$BROKER object "$OBJECT" --store cassandra
+echo "== light curve plot: var/demo/lightcurve.png"
 echo "== workers stopped; services left running ('make down' stops them)"

@@ -1,6 +1,7 @@
 """The overview page and /metrics, from plain status dicts."""
 
-from brokerapp.overview import metrics_text, render_overview, summarise
+from brokerapp.overview import metrics_text, render_overview, summarise, workers
+from brokerapp.settings import Settings
 
 GATEWAY = {
     "mirrored": 1200,
@@ -13,6 +14,59 @@ BRANCH = {
     "sent": {"alerts-solar": 200, "alerts-nonsolar": 1000},
     "deadlettered": 0,
     "end_to_end": {"rate": 19.5, "p50_ms": 1.0, "p99_ms": 4.0},
+}
+CANDIDATES = {
+    "branch": "candidates",
+    "received": 500,
+    "sent": {"candidates": 480, "ss-candidates": 15, "candidates-deadletter": 5},
+    "deadlettered": 5,
+    "end_to_end": {"rate": 8.0, "p50_ms": 2.0, "p99_ms": 6.5},
+    "lag": 42,
+    "lag_by_partition": {"alerts-nonsolar:0": 40, "alerts-nonsolar:1": 2, "alerts-solar:0": None},
+}
+OBJECTS = {
+    "branch": "objects",
+    "received": 480,
+    "sent": {"candidate-object-updates": 470, "objects": 470},
+    "deadlettered": 10,
+    "end_to_end": {"rate": 7.5, "p50_ms": 3.0, "p99_ms": 9.0},
+    "lag": 0,
+    "lag_by_partition": {"candidates:0": 0},
+}
+
+
+def latency(rate, p50, p99):
+    return {"count": 10, "rate": rate, "p50_ms": p50, "p99_ms": p99, "max_ms": p99}
+
+
+SINK = {
+    "branch": "mariadb-sink",
+    "received": 1000,
+    "sent": {"mariadb-sink-deadletter": 2},
+    "deadlettered": 2,
+    "end_to_end": {"rate": 0.0, "p50_ms": None, "p99_ms": None},
+    "lag": 7,
+    "store": "mariadb",
+    "store_available": True,
+    "retries": 0,
+    "last_error": None,
+    "tables": {
+        "candidates": {"rows_written": 3000, "stored_latency": latency(5.0, 40.0, 120.0)},
+        "ss_candidates": {"rows_written": 20, "stored_latency": latency(0.5, 300.0, 900.0)},
+        "annotations": {
+            "rows_written": 0,
+            "stored_latency": {"count": 0, "rate": 0.0, "p50_ms": None, "p99_ms": None},
+        },
+        "objects": {"rows_written": 700, "stored_latency": latency(4.5, 35.0, 100.0)},
+    },
+}
+SINK_DOWN = {
+    **SINK,
+    "branch": "cassandra-sink",
+    "store": "cassandra",
+    "store_available": False,
+    "retries": 4,
+    "last_error": "StoreUnavailable: no host <answered>",
 }
 
 
@@ -43,8 +97,8 @@ def test_page_links_every_worker_and_marks_the_down_ones():
     page = render_overview(rows)
     assert 'href="http://127.0.0.1:6066/gateway/"' in page
     assert (
-        '<tr id="filters"><td><a href="http://127.0.0.1:6069/filters/">filters</a></td><td>down'
-        in page
+        '<tr id="filters"><td class="worker"><a href="http://127.0.0.1:6069/filters/">filters</a>'
+        '</td><td class="up">down' in page
     )
     assert '<td class="lag">12</td>' in page
 
@@ -58,3 +112,80 @@ def test_metrics_are_prometheus_text_with_one_series_per_worker():
     assert 'broker_up{worker="ssfilter"} 1' in text
     assert "# TYPE broker_sent_total counter" in text
     assert 'broker_lag{worker="ssfilter"}' not in text
+
+
+def test_every_worker_is_listed_with_its_port_and_page():
+    settings = Settings(
+        candidates_web_port=7001,
+        objects_web_port=7002,
+        mariadb_sink_web_port=7003,
+        cassandra_sink_web_port=7004,
+    )
+    listed = workers(settings)
+    assert listed["candidates"] == (7001, "candidates")
+    assert listed["objects"] == (7002, "objects")
+    assert listed["mariadb-sink"] == (7003, "mariadb-sink")
+    assert listed["cassandra-sink"] == (7004, "cassandra-sink")
+    assert {"gateway", "ssfilter", "filters", "watchlist", "crossmatch"} <= listed.keys()
+
+
+def test_candidates_and_objects_rows_are_branch_rows_with_their_lag():
+    row = summarise("candidates", "u", CANDIDATES)
+    assert (row["received"], row["sent"], row["deadlettered"], row["lag"]) == (500, 500, 5, 42)
+    assert (row["rate"], row["p50_ms"], row["p99_ms"]) == (8.0, 2.0, 6.5)
+    assert row["store"] is None and row["store_available"] is None
+    row = summarise("objects", "u", OBJECTS)
+    assert (row["received"], row["sent"], row["deadlettered"], row["lag"]) == (480, 940, 10, 0)
+    assert row["p99_ms"] == 9.0
+
+
+def test_a_branch_without_lag_shows_none():
+    assert summarise("ssfilter", "u", BRANCH)["lag"] is None
+    assert summarise("ssfilter", "u", {**BRANCH, "lag": 3})["lag"] == 3
+
+
+def test_sink_rows_show_rows_written_and_the_worst_tables_latency():
+    row = summarise("mariadb-sink", "u", SINK)
+    assert row["received"] == 1000
+    assert row["sent"] == 3000 + 20 + 0 + 700  # rows written, not the dead-letter sends
+    assert row["deadlettered"] == 2
+    assert row["lag"] == 7
+    assert (row["p50_ms"], row["p99_ms"]) == (300.0, 900.0)  # ss_candidates is the worst
+    assert row["rate"] == 10.0  # messages stored per second, every table
+    assert (row["store"], row["store_available"], row["store_error"]) == ("mariadb", True, None)
+
+
+def test_a_sink_that_stored_nothing_yet_has_no_latency():
+    idle = {
+        **SINK,
+        "tables": {
+            name: {"rows_written": 0, "stored_latency": {"count": 0, "rate": 0.0}}
+            for name in ("candidates", "objects")
+        },
+    }
+    row = summarise("mariadb-sink", "u", idle)
+    assert (row["sent"], row["p50_ms"], row["p99_ms"], row["rate"]) == (0, None, None, 0.0)
+
+
+def test_an_unavailable_store_is_a_warning_on_the_page_and_a_zero_in_metrics():
+    rows = [
+        summarise("mariadb-sink", "http://h:6074/mariadb-sink/", SINK),
+        summarise("cassandra-sink", "http://h:6075/cassandra-sink/", SINK_DOWN),
+        summarise("ssfilter", "http://h:6067/ssfilter/", BRANCH),
+    ]
+    page = render_overview(rows)
+    assert '<td class="store">mariadb</td>' in page
+    assert (
+        '<td class="store warning" title="StoreUnavailable: no host &lt;answered&gt;">'
+        "cassandra unavailable</td>" in page
+    )
+    assert '<tr id="ssfilter">' in page and '<td class="store">-</td>' in page
+    assert '<tr id="mariadb-sink"><td class="worker"><a href="http://h:6074/mariadb-sink/">' in page
+    assert '<td class="sent">3720</td>' in page
+    assert '<td class="p99_ms">900.0</td>' in page
+    text = metrics_text(rows)
+    assert 'broker_store_available{worker="mariadb-sink"} 1' in text
+    assert 'broker_store_available{worker="cassandra-sink"} 0' in text
+    assert 'broker_store_available{worker="ssfilter"}' not in text
+    assert 'broker_sent_total{worker="mariadb-sink"} 3720' in text
+    assert 'broker_lag{worker="mariadb-sink"} 7' in text
