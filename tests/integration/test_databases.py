@@ -11,28 +11,15 @@ import uuid
 import aiomysql
 import pymysql
 import pytest
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import WhiteListRoundRobinPolicy
 
-from brokerapp.services import Services, local_mariadb_password
-from brokerapp.settings import load_settings
+from brokerapp.services import local_mariadb_password
+
+from .databases import cassandra_cluster, databases_or_skip
 
 
 @pytest.fixture(scope="module")
 def db_services():
-    svc = Services(load_settings())
-    states = {state.name: state for state in svc.status()}
-    down = [
-        name
-        for name in ("mariadb", "cassandra")
-        if name not in states or not states[name].answering
-    ]
-    if down:
-        pytest.skip(
-            f"{' and '.join(down)} not up: run `brokerapp services up --databases` first "
-            "(`brokerapp services status` lists them)"
-        )
-    return svc
+    return databases_or_skip()
 
 
 def _mariadb(settings):
@@ -43,17 +30,6 @@ def _mariadb(settings):
         password=local_mariadb_password(settings),
         database=settings.mariadb_database,
         autocommit=True,
-    )
-
-
-def _cassandra(settings):
-    profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]), request_timeout=30
-    )
-    return Cluster(
-        ["127.0.0.1"],
-        port=settings.cassandra_port,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
     )
 
 
@@ -86,7 +62,7 @@ def table(db_services):
 @pytest.fixture
 def keyspace(db_services):
     name = f"test_{uuid.uuid4().hex[:12]}"
-    cluster = _cassandra(db_services.settings)
+    cluster = cassandra_cluster(db_services.settings)
     session = cluster.connect()
     session.execute(
         f"CREATE KEYSPACE {name} WITH replication = "
@@ -98,7 +74,7 @@ def keyspace(db_services):
     )
     cluster.shutdown()
     yield name
-    cluster = _cassandra(db_services.settings)
+    cluster = cassandra_cluster(db_services.settings)
     cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {name}")
     cluster.shutdown()
 
@@ -141,7 +117,7 @@ async def test_mariadb_upsert_and_select_over_tcp(db_services, table):
 
 
 def test_cassandra_prepared_insert_and_select(db_services, keyspace):
-    cluster = _cassandra(db_services.settings)
+    cluster = cassandra_cluster(db_services.settings)
     try:
         session = cluster.connect(keyspace)
         insert = session.prepare("INSERT INTO lightcurve (object_id, mjd, mag) VALUES (?, ?, ?)")
@@ -175,7 +151,7 @@ def test_mariadb_data_survives_a_restart(db_services, table):
 
 def test_cassandra_data_survives_a_restart(db_services, keyspace):
     settings = db_services.settings
-    cluster = _cassandra(settings)
+    cluster = cassandra_cluster(settings)
     session = cluster.connect(keyspace)
     insert = session.prepare("INSERT INTO lightcurve (object_id, mjd, mag) VALUES (?, ?, ?)")
     for i in range(100):
@@ -184,7 +160,7 @@ def test_cassandra_data_survives_a_restart(db_services, keyspace):
 
     _restart(db_services, "cassandra")
 
-    cluster = _cassandra(settings)
+    cluster = cassandra_cluster(settings)
     try:
         session = cluster.connect(keyspace)
         count = session.execute("SELECT COUNT(*) FROM lightcurve").one()[0]

@@ -17,21 +17,17 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import pymysql
 import pytest
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import WhiteListRoundRobinPolicy
 from confluent_kafka import Consumer
 
 from brokerapp.candidates import candidate_rows, object_row, object_update
 from brokerapp.history import merge_history, object_statistics
 from brokerapp.kafka_admin import delete_topics
-from brokerapp.services import Services
-from brokerapp.settings import load_settings
 from brokerapp.stores import open_store
+
+from .databases import databases_or_skip, private_stores
 
 REPO = Path(__file__).resolve().parents[2]
 KINDS = ["mariadb", "cassandra"]
@@ -95,57 +91,19 @@ def _statistics(settings, detections):
     )
 
 
-def _root(svc):
-    return pymysql.connect(
-        unix_socket=str(svc.mariadb_socket), user="root", password="", autocommit=True
-    )
-
-
-def _cassandra(settings):
-    profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]), request_timeout=60
-    )
-    return Cluster(
-        ["127.0.0.1"],
-        port=settings.cassandra_port,
-        protocol_version=5,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-    )
-
-
 @pytest.fixture(scope="module")
 def db_services():
-    svc = Services(load_settings())
-    states = {state.name: state for state in svc.status()}
-    down = [
-        name
-        for name in ("mariadb", "cassandra")
-        if name not in states or not states[name].answering
-    ]
-    if down:
-        pytest.skip(
-            f"{' and '.join(down)} not up: run `brokerapp services up --databases` first "
-            "(`brokerapp services status` lists them)"
-        )
-    return svc
+    return databases_or_skip()
 
 
 @pytest.fixture(scope="module")
 def loaded(db_services):
     """Settings of a fresh database and keyspace, migrated and holding both objects."""
-    base = db_services.settings
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        root = _root(db_services)
-    except pymysql.MySQLError as exc:
-        pytest.skip(
-            f"no root access through {db_services.mariadb_socket} to make a test database: {exc}"
-        )
-    with root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@'127.0.0.1'", (base.mariadb_user,))
-    root.close()
-    settings = base.model_copy(update={"mariadb_database": name, "cassandra_keyspace": name})
+    with private_stores(db_services) as settings:
+        yield from _loaded(settings)
+
+
+def _loaded(settings):
     candidates = []
     objects = []
     for detections in (DETECTIONS_A, DETECTIONS_B):
@@ -163,22 +121,8 @@ def loaded(db_services):
             finally:
                 await store.close()
 
-    try:
-        asyncio.run(load())
-        yield settings
-    finally:
-        root = _root(db_services)
-        with root.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(
-                f"REVOKE ALL PRIVILEGES ON `{name}`.* FROM %s@'127.0.0.1'", (base.mariadb_user,)
-            )
-        root.close()
-        cluster = _cassandra(base)
-        try:
-            cluster.connect().execute(f'DROP KEYSPACE IF EXISTS "{name}"')
-        finally:
-            cluster.shutdown()
+    asyncio.run(load())
+    yield settings
 
 
 def _run(settings, *args, **env):

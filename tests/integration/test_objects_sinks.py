@@ -2,7 +2,7 @@
 
 One pipeline per module, run as a user runs it (``faust -A agents.<worker> worker``): the
 candidates, objects and crossmatch workers and both sinks, on the test's own topics, MariaDB
-database and Cassandra keyspace (created with ``brokerapp db migrate``). The sample alerts are
+database and Cassandra keyspace (migrated with ``brokerapp db migrate``). The sample alerts are
 written to the solar and non-solar streams as the ssfilter would (the split by their raw
 fields). Expected rows come from the alerts' raw fields read with plain fastavro and, for
 the object statistics, a direct numpy computation from the same detections; never from the
@@ -22,15 +22,13 @@ import uuid
 from collections import defaultdict
 
 import numpy as np
-import pymysql
 import pytest
 
 from brokerapp.gateway import alerts_topic_config
 from brokerapp.kafka_admin import ensure_topics
-from brokerapp.services import Services
-from brokerapp.settings import load_settings
 from brokerapp.stores import open_store
 
+from .databases import databases_or_skip, private_stores
 from .test_branches import fill_buffer, lsst_solar, samples, ztf_solar
 from .workers import REPO, WorkerRun
 
@@ -145,15 +143,11 @@ def numpy_statistics(detections):
 # ------------------------------------------------------------------------ the pipeline
 
 
-def mariadb_root(svc):
-    return pymysql.connect(unix_socket=str(svc.mariadb_socket), user="root", password="")
-
-
 class Pipeline:
     def __init__(self, tmp_path, settings, svc):
         self.prefix = f"t{uuid.uuid4().hex[:10]}"
         self.svc = svc
-        self.database = f"{self.prefix}_db"
+        self.database = settings.mariadb_database
         self.topics = {
             "BROKER_NONSOLAR_TOPIC": f"{self.prefix}-nonsolar",
             "BROKER_SOLAR_TOPIC": f"{self.prefix}-solar",
@@ -168,13 +162,11 @@ class Pipeline:
             **self.topics,
             "BROKER_ALERTS_PARTITIONS": "4",
             "BROKER_MARIADB_DATABASE": self.database,
-            "BROKER_CASSANDRA_KEYSPACE": self.prefix,
+            "BROKER_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
             "BROKER_SINK_BATCH_SECONDS": "0.2",
             "BROKER_SINK_RETRY_BACKOFF_MAX": "2",
         }
-        self.settings = settings.model_copy(
-            update={"mariadb_database": self.database, "cassandra_keyspace": self.prefix}
-        )
+        self.settings = settings
         self.runs = {}
         for module, path, port_setting in WORKERS:
             run = WorkerRun(tmp_path / path, module=module, path=path, port_setting=port_setting)
@@ -182,22 +174,6 @@ class Pipeline:
             run.workdir.mkdir(parents=True)
             run.env_overrides.update(self.env)
             self.runs[path] = run
-
-    def create_database(self):
-        conn = mariadb_root(self.svc)
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{self.database}`")
-            cur.execute(
-                f"GRANT ALL PRIVILEGES ON `{self.database}`.* TO %s@'127.0.0.1'",
-                (self.settings.mariadb_user,),
-            )
-        conn.close()
-
-    def drop_database(self):
-        conn = mariadb_root(self.svc)
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
-        conn.close()
 
     def migrate(self):
         import os
@@ -282,12 +258,7 @@ def catalogue_of(tmp_path, objects):
 
 @pytest.fixture(scope="module")
 def db_services():
-    svc = Services(load_settings())
-    states = {state.name: state for state in svc.status()}
-    down = [n for n in ("mariadb", "cassandra") if n not in states or not states[n].answering]
-    if down:
-        pytest.skip(f"{' and '.join(down)} not up: run `brokerapp services up --databases`")
-    return svc
+    return databases_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -298,23 +269,23 @@ def alerts():
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, db_services, alerts):
     tmp_path = tmp_path_factory.mktemp("pipeline")
-    pipe = Pipeline(tmp_path, load_settings(), db_services)
-    objects, _solar = expected_tables(alerts)
-    chain, pipe.catalogue = catalogue_of(tmp_path, objects)
-    pipe.runs["crossmatch"].env_overrides["BROKER_CROSSMATCH_CHAIN"] = str(chain)
-    pipe.create_database()
-    pipe.migrate_output = pipe.migrate()
-    for topic in pipe.topics.values():
-        ensure_topics(pipe.settings.kafka_bootstrap, [topic], 4, alerts_topic_config(-1, 10485760))
-    try:
-        for run in pipe.runs.values():
-            run.start()
-        asyncio.run(pipe.feed(alerts))
-        yield pipe
-    finally:
-        for run in pipe.runs.values():
-            run.stop()
-        pipe.drop_database()
+    with private_stores(db_services) as settings:
+        pipe = Pipeline(tmp_path, settings, db_services)
+        objects, _solar = expected_tables(alerts)
+        chain, pipe.catalogue = catalogue_of(tmp_path, objects)
+        pipe.runs["crossmatch"].env_overrides["BROKER_CROSSMATCH_CHAIN"] = str(chain)
+        pipe.migrate_output = pipe.migrate()
+        for topic in pipe.topics.values():
+            config = alerts_topic_config(-1, 10485760)
+            ensure_topics(pipe.settings.kafka_bootstrap, [topic], 4, config)
+        try:
+            for run in pipe.runs.values():
+                run.start()
+            asyncio.run(pipe.feed(alerts))
+            yield pipe
+        finally:
+            for run in pipe.runs.values():
+                run.stop()
 
 
 def expected_counts(alerts):

@@ -12,18 +12,12 @@ nobody listens on.
 import asyncio
 import math
 import socket
-import uuid
 
-import pymysql
 import pytest
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import WhiteListRoundRobinPolicy
 from click.testing import CliRunner
 
 from brokerapp.cli import main
 from brokerapp.dbschema import TABLES
-from brokerapp.services import Services
-from brokerapp.settings import load_settings
 from brokerapp.stores import (
     CassandraStore,
     MariaDbStore,
@@ -32,74 +26,21 @@ from brokerapp.stores import (
     open_store,
 )
 
+from .databases import databases_or_skip, mariadb_root, private_stores
+
 KINDS = ["mariadb", "cassandra"]
 
 
 @pytest.fixture(scope="module")
 def db_services():
-    svc = Services(load_settings())
-    states = {state.name: state for state in svc.status()}
-    down = [
-        name
-        for name in ("mariadb", "cassandra")
-        if name not in states or not states[name].answering
-    ]
-    if down:
-        pytest.skip(
-            f"{' and '.join(down)} not up: run `brokerapp services up --databases` first "
-            "(`brokerapp services status` lists them)"
-        )
-    return svc
-
-
-def _root(svc):
-    return pymysql.connect(
-        unix_socket=str(svc.mariadb_socket), user="root", password="", autocommit=True
-    )
-
-
-def _cassandra(settings):
-    profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]), request_timeout=60
-    )
-    return Cluster(
-        ["127.0.0.1"],
-        port=settings.cassandra_port,
-        protocol_version=5,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-    )
+    return databases_or_skip()
 
 
 @pytest.fixture
 def isolated(db_services):
     """Settings naming a fresh MariaDB database and Cassandra keyspace (dropped afterwards)."""
-    base = db_services.settings
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        root = _root(db_services)
-    except pymysql.MySQLError as exc:
-        pytest.skip(
-            f"no root access through {db_services.mariadb_socket} to make a test database: {exc}"
-        )
-    with root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@'127.0.0.1'", (base.mariadb_user,))
-    root.close()
-    yield base.model_copy(
-        update={"mariadb_database": name, "cassandra_keyspace": name, "sink_concurrency": 16}
-    )
-    root = _root(db_services)
-    with root.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(
-            f"REVOKE ALL PRIVILEGES ON `{name}`.* FROM %s@'127.0.0.1'", (base.mariadb_user,)
-        )
-    root.close()
-    cluster = _cassandra(base)
-    try:
-        cluster.connect().execute(f'DROP KEYSPACE IF EXISTS "{name}"')
-    finally:
-        cluster.shutdown()
+    with private_stores(db_services, sink_concurrency=16) as settings:
+        yield settings
 
 
 @pytest.fixture(params=KINDS)
@@ -410,7 +351,7 @@ async def test_mariadb_lost_connections_are_unavailable_then_replaced(isolated, 
     try:
         await store.migrate()
         await store.upsert("candidates", [_candidate(1)])
-        root = _root(db_services)
+        root = mariadb_root(db_services)
         with root.cursor() as cur:
             cur.execute(
                 "SELECT id FROM information_schema.processlist WHERE db = %s",
