@@ -1,6 +1,6 @@
 """The whole chain under offered load, the way an operator judges a broker (issue 7, item 1).
 
-Usage: ``python -m bench.bench_e2e [--rates 1000,10000] [--seconds 20] [--drain 120]
+Usage: ``python -m bench.bench_e2e [--rates 1000,10000] [--seconds 10] [--drain 120]
 [--small-above 2000] [--no-profile]``
 
 Needs the services with the databases (``make services``). For each offered rate, a fresh
@@ -778,7 +778,7 @@ def markdown(results: list[dict], command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="1000,10000")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--drain", type=float, default=120.0)
     parser.add_argument("--small-above", type=int, default=2000)
     parser.add_argument("--no-profile", action="store_true")

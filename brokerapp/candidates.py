@@ -49,6 +49,7 @@ from brokerapp.profiles import SurveyProfile
 __all__ = [
     "CandidateError",
     "annotation_rows",
+    "check_detection",
     "candidate_rows",
     "candidate_update",
     "detection",
@@ -60,6 +61,13 @@ __all__ = [
 _PREVIOUS_HOLDER = {"ztf": "candidate", "lsst": "diaSource"}
 """Name of the record that holds a detection's fields, per survey."""
 
+MJD_RANGE = (40000.0, 100000.0)
+"""Plausible detection times (1968 to 2132): anything else is a corrupt value."""
+MAG_RANGE = (-30.0, 50.0)
+"""Plausible magnitudes (and magnitude errors up to the upper bound)."""
+MAX_ABS_FLUX_NJY = 1e20
+"""Largest plausible absolute flux or flux error [nJy] (magnitude -18.6)."""
+
 
 class CandidateError(ValueError):
     """A record cannot become a CandidateUpdate or a row (the reason says which field)."""
@@ -70,6 +78,55 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def check_detection(
+    candidate_id: Any,
+    mjd: float,
+    ra: Any,
+    dec: Any,
+    magnitude: tuple[Any, Any],
+    flux: tuple[Any, Any],
+) -> None:
+    """Refuse a detection whose position, time or photometry cannot be real.
+
+    Missing photometry (None or NaN, stored as None) is allowed; an infinite or absurd value
+    is not, nor is a missing or non-finite position.
+
+    Parameters
+    ----------
+    candidate_id : int
+        For the message.
+    mjd : float
+        Time (finite).
+    ra, dec : float or None
+        Position [deg]: finite, ``0 <= ra <= 360``, ``-90 <= dec <= 90``.
+    magnitude : tuple of (float or None, float or None)
+        Magnitude and its error, within :data:`MAG_RANGE`.
+    flux : tuple of (float or None, float or None)
+        Flux and its error [nJy], at most :data:`MAX_ABS_FLUX_NJY` in size.
+
+    Raises
+    ------
+    CandidateError
+        Naming the first bad field and its value.
+    """
+    where = f"detection {candidate_id}"
+    if not MJD_RANGE[0] <= mjd <= MJD_RANGE[1]:
+        raise CandidateError(f"{where}: MJD {mjd} outside {MJD_RANGE}")
+    for name, value, low, high in (("ra", ra, 0.0, 360.0), ("dec", dec, -90.0, 90.0)):
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            raise CandidateError(f"{where}: {name} {value!r} is not a position in [{low}, {high}]")
+    for name, value in zip(("mag", "mag_err"), magnitude, strict=True):
+        if (
+            value is not None
+            and not math.isnan(value)
+            and not (MAG_RANGE[0] <= value <= MAG_RANGE[1])
+        ):
+            raise CandidateError(f"{where}: {name} {value!r} outside {MAG_RANGE}")
+    for name, value in zip(("flux", "flux_err"), flux, strict=True):
+        if value is not None and not math.isnan(value) and not abs(value) <= MAX_ABS_FLUX_NJY:
+            raise CandidateError(f"{where}: {name} {value!r} is not a plausible flux [nJy]")
 
 
 def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str) -> dict:
@@ -92,7 +149,7 @@ def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str)
     Raises
     ------
     CandidateError
-        If the detection has no ID or no time.
+        If the detection has no ID or no time, or fails :func:`check_detection`.
     """
     holder = record.get(_PREVIOUS_HOLDER[profile.survey]) or {}
     candidate_id = holder.get("candid" if profile.survey == "ztf" else "diaSourceId")
@@ -102,6 +159,7 @@ def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str)
     ra, dec = profile.ra_dec(record)
     mag, mag_err = profile.magnitude(record)
     flux, flux_err = profile.flux(record)
+    check_detection(candidate_id, mjd, ra, dec, (mag, mag_err), (flux, flux_err))
     return {
         "candidate_id": int(candidate_id),
         "object_id": object_id,

@@ -94,12 +94,30 @@ def test_a_detection_without_time_is_refused():
         candidate_update(Alert.of(broken), 0.0)
 
 
-def test_nonfinite_numbers_become_none():
+def test_nan_photometry_is_missing_but_impossible_values_are_refused():
     record = records("ztf")[0]
-    odd = dict(record, candidate=dict(record["candidate"], magpsf=float("inf")))
-    update = candidate_update(Alert.of(odd), 0.0)
+
+    def alert_with(**fields):
+        return Alert.of(dict(record, candidate=dict(record["candidate"], **fields)))
+
+    update = candidate_update(alert_with(magpsf=float("nan")), 0.0)
     assert update["candidate"]["mag"] is None
     json.dumps(update, allow_nan=False)
+    for fields, field in (
+        ({"magpsf": float("inf")}, "mag"),
+        ({"magpsf": 1e308}, "mag"),
+        ({"sigmapsf": -1e300}, "mag_err"),
+        ({"ra": float("nan")}, "ra"),
+        ({"ra": 360.5}, "ra"),
+        ({"dec": -90.01}, "dec"),
+        ({"jd": 1e300}, "MJD"),
+    ):
+        with pytest.raises(CandidateError, match=field):
+            candidate_update(alert_with(**fields), 0.0)
+    lsst = records("lsst")[0]
+    huge = dict(lsst, diaSource=dict(lsst["diaSource"], psfFluxErr=1e308))
+    with pytest.raises(CandidateError, match="mag_err"):  # from the flux error
+        candidate_update(Alert.of(huge), 0.0)
 
 
 def test_a_detection_seen_in_two_lists_is_one_row():
