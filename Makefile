@@ -4,10 +4,10 @@ BROKER := $(PYTHON) -m brokerapp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install services down demo test unit lint format bench
+.PHONY: help install services down demo test unit lint format bench bench-parts faults
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: ## Install Java, Maven, MariaDB, Chromium, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
@@ -26,7 +26,7 @@ services: install ## Start local and upstream Kafka, schema registries, MariaDB 
 down: ## Stop every service
 	$(BROKER) services down
 
-demo: services ## The main job: samples upstream -> gateway -> alerts -> ssfilter -> solar and nonsolar streams
+demo: services ## The main job: samples upstream -> gateway -> ssfilter -> candidates -> objects -> MariaDB, Cassandra
 	PYTHON=$(PYTHON) bash deploy/demo.sh
 
 test: install ## Every test tier against real servers started (and stopped) here
@@ -43,9 +43,18 @@ format: ## Rewrite files to the project style
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-bench: services ## Print decode, key, produce, gateway and branch benchmarks (nothing asserted)
+bench: services ## The whole chain at 1 and 10 kHz offered: tables and plots in bench/results (nothing asserted)
+	$(PYTHON) -m bench.bench_e2e
+
+bench-parts: services ## Each component alone: decode, keys, produce, gateway, branches, objects, sinks, zones
 	$(PYTHON) -m bench.bench_decode
 	$(PYTHON) -m bench.bench_avrokey
 	$(PYTHON) -m bench.bench_produce
 	$(PYTHON) -m bench.bench_gateway
 	$(PYTHON) -m bench.bench_branches
+	$(PYTHON) -m bench.bench_objects
+	$(PYTHON) -m bench.bench_sinks
+	$(PYTHON) -m bench.bench_zones --quick
+
+faults: services ## Fault scenarios (kill -9, broker loss, registry and database outages, mutated input); fails if anything is lost
+	$(PYTHON) -m faults

@@ -57,6 +57,7 @@ def create_app(settings: Settings, branch: str, web_port: int | None = None) -> 
         consumer_max_fetch_size=settings.max_message_bytes,
         broker_max_poll_records=500,
         topic_allow_declare=True,
+        topic_replication_factor=settings.replication_factor,
         consumer_group_instance_id=f"{app_id}-{settings.instance_id}",
     )
 

@@ -19,6 +19,13 @@ Calls used:
 ``PUT /config/{subject}``
     Set a subject's compatibility level (:meth:`RegistryClient.set_compatibility`). Apicurio
     accepts it only once the subject exists (HTTP 404 before).
+
+A restarted Apicurio answers HTTP before it has replayed its Kafka journal: for a few seconds
+known schema IDs give 404 and known subjects 409. A 4xx answer is therefore checked against
+the registry's readiness (:meth:`RegistryClient.ready`): while it is not ready the error is
+raised as status 503, which every caller treats as an outage (retry), not as a verdict; once
+it is ready the request is sent once more (all of these calls are idempotent) and that
+answer stands.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -71,21 +79,52 @@ class RegistryClient:
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, body: Mapping | None = None) -> Any:
-        response = await self._http.request(
+        response = await self._send(method, path, body)
+        if 400 <= response.status_code < 500:
+            # A registry still loading its storage answers 404 for schemas it has and 409 for
+            # subjects it has. Not ready: an outage. Ready (perhaps only just): ask once more,
+            # as every call here is idempotent, and take that answer as the verdict.
+            if not await self.ready():
+                raise RegistryError(
+                    httpx.codes.SERVICE_UNAVAILABLE,
+                    None,
+                    f"registry not ready yet (it answered {response.status_code}: "
+                    f"{_message(response)})",
+                )
+            response = await self._send(method, path, body)
+        if response.status_code >= 400:
+            payload = _payload(response)
+            raise RegistryError(
+                response.status_code, payload.get("error_code"), payload.get("message", "")
+            )
+        return response.json()
+
+    async def _send(self, method: str, path: str, body: Mapping | None) -> httpx.Response:
+        return await self._http.request(
             method,
             path,
             content=None if body is None else json.dumps(body),
             headers={"Content-Type": CONTENT_TYPE} if body is not None else None,
         )
-        if response.status_code >= 400:
-            try:
-                payload = response.json()
-            except ValueError:
-                payload = {"message": response.text}
-            raise RegistryError(
-                response.status_code, payload.get("error_code"), payload.get("message", "")
-            )
-        return response.json()
+
+    async def ready(self) -> bool:
+        """Whether the registry has finished starting (its storage loaded).
+
+        Asks ``/health/ready`` on the registry's host (Apicurio's Quarkus readiness check,
+        which turns 200 only after its Kafka journal has been replayed). A registry without
+        that endpoint (it answers 404, as Confluent Schema Registry does) counts as ready.
+
+        Returns
+        -------
+        bool
+            False when the check answers 5xx or cannot be reached.
+        """
+        parts = urlsplit(self.url)
+        try:
+            response = await self._http.get(f"{parts.scheme}://{parts.netloc}/health/ready")
+        except httpx.TransportError:
+            return False
+        return response.status_code < 500
 
     async def get_schema(self, schema_id: int) -> str:
         """Return the schema text registered under an ID.
@@ -213,3 +252,16 @@ class RegistryClient:
     async def subjects(self) -> list[str]:
         """Return every subject the registry holds."""
         return list(await self._call("GET", "/subjects"))
+
+
+def _payload(response: httpx.Response) -> dict:
+    """Return the JSON error body of a response (``{"message": <text>}`` if not JSON)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return {"message": response.text}
+    return payload if isinstance(payload, dict) else {"message": str(payload)}
+
+
+def _message(response: httpx.Response) -> str:
+    return str(_payload(response).get("message", ""))

@@ -136,10 +136,17 @@ class Settings(BaseSettings):
         "repartitioning, filter outputs). Empty in deploy; tests set a unique one.",
     )
     branch_retry_attempts: int = Field(
-        5,
+        8,
         ge=0,
         description="Times a branch retries decoding an alert while the local registry is "
-        "unreachable (backoff as the gateway's) before it dead-letters the alert.",
+        "unreachable or still starting (backoff as the gateway's: 0.5 s doubling to 30 s, so "
+        "8 retries span about 90 s) before it dead-letters the alert.",
+    )
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replication factor of the topics workers create (outputs, dead letters, "
+        "table changelogs); 3 on a three-broker cluster.",
     )
     solar_topic: str = Field(
         "alerts-solar", description="Output of the ssfilter branch: solar-system alerts."
