@@ -38,7 +38,8 @@ trap stop_workers EXIT
 wait_for() {  # until a worker's status page says it runs
   for _ in $(seq 120); do
     curl -sf "http://127.0.0.1:$1/$2/status.json" | $PYTHON -c \
-      'import json,sys; sys.exit(not json.load(sys.stdin).get("running", True))' && return 0
+      'import json,sys; sys.exit(not json.load(sys.stdin).get("running", True))' 2>/dev/null \
+      && return 0  # (not answering yet: curl prints nothing and json.load fails)
     kill -0 "$3" 2>/dev/null || { tail -30 "$4"; exit 1; }
     sleep 1
   done
