@@ -304,7 +304,14 @@ class StoreWriter:
         self.last_error: str | None = None
         self.available = False
 
-    async def _store(self) -> Any:
+    async def connect(self) -> Any:
+        """Return the open store, opening it on first use.
+
+        Raises
+        ------
+        StoreUnavailable
+            If the store cannot be reached.
+        """
         async with self._connecting:
             if self.store is None:
                 self.store = await open_store(self.settings, self.kind)
@@ -321,7 +328,7 @@ class StoreWriter:
         attempt = 0
         while True:
             try:
-                store = await self._store()
+                store = await self.connect()
                 await store.upsert(table, rows)
                 self.available = True
                 return
@@ -422,7 +429,7 @@ def build_sink(settings: Settings, kind: str) -> faust.App:
     async def connect() -> None:
         """Connect at start-up (the first batch would too) so the status shows the store."""
         try:
-            await writer._store()
+            await writer.connect()
             writer.available = True
         except StoreUnavailable as exc:
             writer.last_error = f"{type(exc).__name__}: {exc}"
