@@ -54,7 +54,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import psutil
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from brokerapp.gateway import alerts_topic_config
@@ -64,6 +70,7 @@ from brokerapp.profiles import profile_for
 from brokerapp.registry import RegistryClient
 from brokerapp.services import Services
 from brokerapp.settings import load_settings
+from brokerapp.sql import cql_name, sql_name
 from tests.integration.workers import REPO, WorkerRun
 
 DATA = REPO / "tests" / "data"
@@ -224,9 +231,9 @@ class Chain:
 
         root = pymysql.connect(unix_socket=str(services.mariadb_socket), user="root")
         with root.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{self.database}`")
+            cur.execute(f"CREATE DATABASE {sql_name(self.database)}")
             cur.execute(
-                f"GRANT ALL PRIVILEGES ON `{self.database}`.* TO %s@'127.0.0.1'",
+                f"GRANT ALL PRIVILEGES ON {sql_name(self.database)}.* TO %s@'127.0.0.1'",
                 (self.settings.mariadb_user,),
             )
         root.close()
@@ -318,11 +325,13 @@ class Chain:
         delete_topics(self.settings.upstream_bootstrap, list(self.upstream.values()))
         root = pymysql.connect(unix_socket=str(services.mariadb_socket), user="root")
         with root.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+            cur.execute(f"DROP DATABASE IF EXISTS {sql_name(self.database)}")
         root.close()
         cluster = Cluster(["127.0.0.1"], port=self.settings.cassandra_port)
         try:
-            cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {self.prefix}", timeout=120)
+            cluster.connect().execute(
+                f"DROP KEYSPACE IF EXISTS {cql_name(self.prefix)}", timeout=120
+            )
         finally:
             cluster.shutdown()
 
@@ -338,6 +347,7 @@ class Sampler(threading.Thread):
         self.chain = chain
         self.stop_event = threading.Event()
         self.rows: list[dict] = []
+        self.missed: Counter[str] = Counter()
         self.admins = {
             "local": AdminClient({"bootstrap.servers": chain.settings.kafka_bootstrap}),
             "upstream": AdminClient({"bootstrap.servers": chain.settings.upstream_bootstrap}),
@@ -368,7 +378,9 @@ class Sampler(threading.Thread):
             committed = {
                 (tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions
             }
-        except Exception:  # noqa: BLE001 - a sample missed is a gap in the plot, nothing more
+        except KafkaException as exc:
+            # A sample missed is a gap in the plot; counted, and reported with the results.
+            self.missed[f"{group}: {exc.args[0]}"] += 1
             return None
         total = 0
         for tp, future in ends.items():
@@ -599,6 +611,8 @@ def run_once(
         result["drained"] = all(v == 0 for v in sampler.rows[-1]["lag"].values())
         baselines = chain.stop_baselines()
         result["timeline"] = sampler.rows
+        if sampler.missed:
+            print(f"   lag samples missed: {dict(sampler.missed)}", flush=True)
         result["offered_end"] = offered_end
         result["stages"] = stage_numbers(sampler.rows, load_start)
         print("   reading the outputs back for latencies", flush=True)

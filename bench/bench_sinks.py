@@ -33,6 +33,7 @@ from cassandra.cluster import Cluster
 
 from brokerapp.services import Services
 from brokerapp.settings import load_settings
+from brokerapp.sql import cql_name, sql_name
 from brokerapp.stores import open_store
 
 NAME = "bench_sinks"
@@ -119,9 +120,11 @@ def main() -> None:
     services = Services(base)
     root = pymysql.connect(unix_socket=str(services.mariadb_socket), user="root", password="")
     with root.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {NAME}")
-        cur.execute(f"CREATE DATABASE {NAME}")
-        cur.execute(f"GRANT ALL PRIVILEGES ON {NAME}.* TO %s@'127.0.0.1'", (base.mariadb_user,))
+        cur.execute(f"DROP DATABASE IF EXISTS {sql_name(NAME)}")
+        cur.execute(f"CREATE DATABASE {sql_name(NAME)}")
+        cur.execute(
+            f"GRANT ALL PRIVILEGES ON {sql_name(NAME)}.* TO %s@'127.0.0.1'", (base.mariadb_user,)
+        )
     print(f"rows/s; candidates {args.rows} (unbatched: first {args.unbatched}), batch {args.batch}")
     print("  store      cand 1/call  cand batch   rewrite  obj 1/call  obj batch")
     try:
@@ -129,12 +132,12 @@ def main() -> None:
             asyncio.run(bench(settings, kind, args))
     finally:
         with root.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {NAME}")
+            cur.execute(f"DROP DATABASE IF EXISTS {sql_name(NAME)}")
         root.close()
 
         cluster = Cluster(["127.0.0.1"], port=base.cassandra_port)
         try:
-            cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {NAME}", timeout=60)
+            cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {cql_name(NAME)}", timeout=60)
         finally:
             cluster.shutdown()
 

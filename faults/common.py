@@ -621,8 +621,8 @@ class AlertIds:
         buffer.seek(5)
         try:
             record = fastavro.schemaless_reader(buffer, parsed, None)
-        except Exception:  # noqa: BLE001 - any failure means "not decodable"
-            return None
+        except (EOFError, ValueError, IndexError, TypeError, OverflowError):
+            return None  # the caller counts it as undecodable
         return record if buffer.tell() == len(value) else None
 
     def alert_id(self, value: bytes | None) -> int | None:

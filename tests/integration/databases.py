@@ -21,6 +21,7 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 
 from brokerapp.services import Services
 from brokerapp.settings import Settings, load_settings
+from brokerapp.sql import cql_name, sql_name
 
 
 def databases_or_skip() -> Services:
@@ -79,8 +80,10 @@ def private_stores(svc: Services, **updates: object) -> Iterator[Settings]:
     except pymysql.MySQLError as exc:
         pytest.skip(f"no root access through {svc.mariadb_socket} to make a test database: {exc}")
     with root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@'127.0.0.1'", (base.mariadb_user,))
+        cur.execute(f"CREATE DATABASE {sql_name(name)} CHARACTER SET utf8mb4")
+        cur.execute(
+            f"GRANT ALL PRIVILEGES ON {sql_name(name)}.* TO %s@'127.0.0.1'", (base.mariadb_user,)
+        )
     root.close()
     try:
         yield base.model_copy(
@@ -89,13 +92,14 @@ def private_stores(svc: Services, **updates: object) -> Iterator[Settings]:
     finally:
         root = mariadb_root(svc)
         with root.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"DROP DATABASE IF EXISTS {sql_name(name)}")
             cur.execute(
-                f"REVOKE ALL PRIVILEGES ON `{name}`.* FROM %s@'127.0.0.1'", (base.mariadb_user,)
+                f"REVOKE ALL PRIVILEGES ON {sql_name(name)}.* FROM %s@'127.0.0.1'",
+                (base.mariadb_user,),
             )
         root.close()
         cluster = cassandra_cluster(base)
         try:
-            cluster.connect().execute(f'DROP KEYSPACE IF EXISTS "{name}"')
+            cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {cql_name(name)}")
         finally:
             cluster.shutdown()
