@@ -1,5 +1,9 @@
 # The two commands a new machine needs: `make demo` and `make test`. `make help` lists the rest.
-PYTHON ?= python3
+# Everything runs in the project's own virtual environment, made by `make install` (Debian 12
+# and 13 refuse `pip install` into the system interpreter). BASE_PYTHON makes it.
+BASE_PYTHON ?= python3
+VENV := .venv
+PYTHON := $(VENV)/bin/python
 BROKER := $(PYTHON) -m brokerapp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -17,6 +21,9 @@ install: ## Install Java, Maven, MariaDB, Chromium, the Python package and the M
 	    apt-get install -y -qq mariadb-server mariadb-client >/dev/null)
 	@command -v chromium >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@$(BASE_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null)
+	@test -x $(PYTHON) || $(BASE_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install -q -e '.[dev]'
 	$(BROKER) services install
 
@@ -30,14 +37,17 @@ demo: services ## The main job: samples upstream -> gateway -> ssfilter -> candi
 	PYTHON=$(PYTHON) bash deploy/demo.sh
 
 test: install ## Every test tier against real servers started (and stopped) here
+	$(PYTHON) -m ruff check .
 	PYTHON=$(PYTHON) bash deploy/test.sh
 
 unit: ## Unit and agent tests only (no servers)
 	$(PYTHON) -m pytest -q tests/unit tests/agents
 
-lint: ## Check style (ruff, no fixes)
+lint: ## Check style, formatting, the layer contracts and types (no fixes)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PYTHON) -m mypy
 
 format: ## Rewrite files to the project style
 	$(PYTHON) -m ruff check --fix .

@@ -5,7 +5,7 @@ agents:
 
 ``nonsolar``
     Reads ``nonsolar_topic`` (``alerts-nonsolar``), decodes each alert once and sends its
-    CandidateUpdate (:func:`brokerapp.candidates.candidate_update`: the alert's detection and
+    CandidateUpdate (:func:`brokerapp.domain.candidates.candidate_update`: the alert's detection and
     its previous detections, survey-agnostic) to ``candidates_topic``, keyed by object ID. The
     key is what partitions that topic: all of one object's candidates land in one partition,
     which is how the objects worker's table is partitioned (this is its ``group_by``).
@@ -26,10 +26,10 @@ from typing import Any
 
 import faust
 
-from brokerapp.app import create_app, lazy_app
-from brokerapp.branch import BranchRuntime, add_status_pages
-from brokerapp.candidates import CandidateError, candidate_update
-from brokerapp.settings import Settings
+from brokerapp.domain.candidates import CandidateError, candidate_update
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import create_app, lazy_app
+from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 
 __all__ = ["build"]
 

@@ -2,7 +2,8 @@
 
 Launch with ``faust -A agents.cassandra_sink worker``. App id ``<app_prefix>-cassandra-sink``,
 one agent per table, each upserting the records of its topic in batches and committing
-offsets only after Cassandra has stored them (:mod:`brokerapp.sink` describes the tables, the
+offsets only after Cassandra has stored them (:mod:`brokerapp.runtime.sink` describes the tables,
+the
 batching, the retries and the dead letters). Create the tables first with
 ``brokerapp db migrate``. Status: ``/cassandra-sink/`` and ``/cassandra-sink/status.json`` on
 ``cassandra_sink_web_port``.
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import faust
 
-from brokerapp.app import lazy_app
-from brokerapp.settings import Settings
-from brokerapp.sink import build_sink
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import lazy_app
+from brokerapp.runtime.sink import build_sink
 
 __all__ = ["build"]
 

@@ -1,7 +1,7 @@
 """The crossmatch worker: a static catalogue matched on the non-solar stream.
 
 Launch with ``faust -A agents.crossmatch worker``. A processing node
-(:func:`brokerapp.node.build_node`, app id ``<app_prefix>-crossmatch``) reading
+(:func:`brokerapp.runtime.node.build_node`, app id ``<app_prefix>-crossmatch``) reading
 ``watchlist_source_topic`` (the non-solar stream) with the chain ``crossmatch_chain``
 (default ``deploy/chains/crossmatch.toml``): ``catalogue_match`` loads the catalogue into a
 declination-zone index when the chain loads and annotates each alert with its nearest
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import faust
 
-from brokerapp.app import lazy_app
-from brokerapp.node import build_node
-from brokerapp.settings import Settings
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import lazy_app
+from brokerapp.runtime.node import build_node
 
 __all__ = ["build"]
 

@@ -5,7 +5,7 @@ Launch with ``faust -A agents.filters worker`` (all filters of ``filters``), or
 
 ``select``
     Reads ``alerts``, decodes each alert once, evaluates every configured filter
-    (:mod:`brokerapp.filters`) and, when any passes, re-keys the alert by its visit ID into
+    (:mod:`brokerapp.domain.filters`) and, when any passes, re-keys the alert by its visit ID into
     ``<topic_prefix><branch>-by-visit`` (bytes unchanged, a ``filters`` header listing the
     passing filters, an ``alerts-timestamp`` header with its append time in ``alerts``).
 ``limit``
@@ -27,10 +27,10 @@ from typing import Any
 
 import faust
 
-from brokerapp.app import create_app, lazy_app
-from brokerapp.branch import BranchRuntime, add_status_pages
-from brokerapp.filters import admit, filter_classes, limit_key, passing, visit_key
-from brokerapp.settings import Settings
+from brokerapp.domain.filters import admit, filter_classes, limit_key, passing, visit_key
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import create_app, lazy_app
+from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 
 __all__ = ["build"]
 

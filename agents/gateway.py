@@ -1,7 +1,7 @@
 """The gateway worker (Stage 0): mirror the upstream daily topics into ``alerts``.
 
 Launch with ``faust -A agents.gateway worker`` (settings from ``BROKER_`` variables). The app
-id is ``<app_prefix>-gateway``. The work is done by :class:`brokerapp.mirror.Mirror`, which
+id is ``<app_prefix>-gateway``. The work is done by :class:`brokerapp.runtime.mirror.Mirror`, which
 this worker runs as a service: it reads the upstream cluster with its own consumer (a Faust
 stream reads only the app's own, local cluster) and writes ``alerts`` and the dead-letter
 topic. The one Faust agent, ``record_schema_ids``, stores every upstream-to-local schema pair
@@ -9,7 +9,8 @@ the mirror learns in the ``schema_ids`` table, which the mirror reads back when 
 restarts.
 
 Web view (``gateway_web_port``, bound to ``web_bind``): ``/gateway/`` is the status page in
-HTML, ``/gateway/status.json`` the same as JSON (see :meth:`brokerapp.mirror.Mirror.status`).
+HTML, ``/gateway/status.json`` the same as JSON (see
+:meth:`brokerapp.runtime.mirror.Mirror.status`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import Any
 
 import faust
 
-from brokerapp.app import create_app, lazy_app
-from brokerapp.branch import add_status_pages
-from brokerapp.mirror import Mirror
-from brokerapp.settings import Settings
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import create_app, lazy_app
+from brokerapp.runtime.branch import add_status_pages
+from brokerapp.runtime.mirror import Mirror
 from tables.gateway import schema_ids_table
 
 __all__ = ["build"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import faust
 
-from brokerapp.app import lazy_app
-from brokerapp.node import build_node
-from brokerapp.settings import Settings
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import lazy_app
+from brokerapp.runtime.node import build_node
 
 __all__ = ["build"]
 

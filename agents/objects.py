@@ -2,15 +2,15 @@
 
 Launch with ``faust -A agents.objects worker``. App id ``<app_prefix>-objects``, one agent,
 ``update``, reading ``candidates_topic`` (CandidateUpdate JSON keyed by object ID,
-:mod:`brokerapp.candidates`) and one table, ``object_history`` (:mod:`tables.objects`:
+:mod:`brokerapp.domain.candidates`) and one table, ``object_history`` (:mod:`tables.objects`:
 object ID -> its recent detections).
 
 For each CandidateUpdate the agent merges the alert's detection and its previous detections
-into the object's history (:func:`brokerapp.history.merge_history`: keyed by candidate ID,
+into the object's history (:func:`brokerapp.domain.history.merge_history`: keyed by candidate ID,
 sorted by time, the latest ``history_length`` kept; so the first alert of an object seeds
 its history from ``prv_candidates`` / ``prvDiaSources``, a candidate older than the newest
 lands in its place, and a replayed alert changes nothing), stores it, computes the object's
-statistics (:func:`brokerapp.history.object_statistics`) and sends, keyed by object ID:
+statistics (:func:`brokerapp.domain.history.object_statistics`) and sends, keyed by object ID:
 
 - to ``candidate_object_updates_topic``: ``{"candidate": <CandidateUpdate>, "object":
   <ObjectUpdate>}``;
@@ -32,11 +32,11 @@ from typing import Any
 
 import faust
 
-from brokerapp.app import create_app, lazy_app
-from brokerapp.branch import BranchRuntime, add_status_pages
-from brokerapp.candidates import CandidateError, object_update
-from brokerapp.history import merge_history, object_statistics
-from brokerapp.settings import Settings
+from brokerapp.domain.candidates import CandidateError, object_update
+from brokerapp.domain.history import merge_history, object_statistics
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import create_app, lazy_app
+from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 from tables.objects import object_history_table
 
 __all__ = ["build", "parse_update"]

@@ -1,7 +1,7 @@
 """The ssfilter worker: the solar-system split, Stage 1's first fast branch.
 
 Launch with ``faust -A agents.ssfilter worker``. A processing node
-(:func:`brokerapp.node.build_node`, app id ``<app_prefix>-ssfilter``) whose chain file
+(:func:`brokerapp.runtime.node.build_node`, app id ``<app_prefix>-ssfilter``) whose chain file
 (``ssfilter_chain``, default ``deploy/chains/ssfilter.toml``) holds the ``solar_system``
 processor: every alert of ``alerts`` lands in exactly one of ``solar_topic``
 (``alerts-solar``) and ``nonsolar_topic`` (``alerts-nonsolar``), its bytes, key and headers
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import faust
 
-from brokerapp.app import lazy_app
-from brokerapp.node import build_node
-from brokerapp.settings import Settings
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import lazy_app
+from brokerapp.runtime.node import build_node
 
 __all__ = ["build"]
 

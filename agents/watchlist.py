@@ -4,9 +4,9 @@ Launch with ``faust -A agents.watchlist worker``. Two agents and two global tabl
 
 ``control``
     Reads ``watchlist_control_topic`` (one partition, compacted, keyed by watchlist ID;
-    values are :class:`brokerapp.watchlists.WatchlistCommand` JSON) and applies each command
+    values are :class:`brokerapp.domain.watchlists.WatchlistCommand` JSON) and applies each command
     to the tables: ``watchlists`` (ID -> watchlist JSON) and ``watchlist_zones`` (declination
-    zone -> rows of :mod:`brokerapp.zones`, one row per entry per zone its circle overlaps,
+    zone -> rows of :mod:`brokerapp.domain.zones`, one row per entry per zone its circle overlaps,
     named ``<watchlist ID>/<entry name>``). Both are global tables: alerts are partitioned by
     object, so every worker needs every zone; each worker reads their changelogs, so a
     change reaches all workers within seconds and none restarts.
@@ -22,7 +22,7 @@ Launch with ``faust -A agents.watchlist worker``. Two agents and two global tabl
 ``ss_match``
     Reads ``ss_watchlist_source_topic`` (the solar stream) and follows named solar-system
     objects: the alert's object (ZTF ``ssnamenr``; LSST ``ssObjectId`` and the MPC
-    designation of its orbit record, normalised by :func:`brokerapp.watchlists.object_key`)
+    designation of its orbit record, normalised by :func:`brokerapp.domain.watchlists.object_key`)
     is looked up in the global table
     ``ss_watchlist_objects`` (object -> IDs of the solar-system watchlists following it). Same
     outputs; the separation is the survey's distance to the object (ZTF ``ssdistnr``, else 0).
@@ -44,12 +44,8 @@ import fastavro
 import faust
 from faust.web import Request, Response, View
 
-from brokerapp.app import create_app, lazy_app
-from brokerapp.branch import BranchRuntime, add_status_pages
-from brokerapp.codecs import frame
-from brokerapp.processors import Alert
-from brokerapp.settings import Settings
-from brokerapp.watchlists import (
+from brokerapp.domain.processors import Alert
+from brokerapp.domain.watchlists import (
     SolarSystemWatchlist,
     WatchlistCommand,
     WatchlistError,
@@ -57,7 +53,7 @@ from brokerapp.watchlists import (
     object_key,
     watchlist_to_json,
 )
-from brokerapp.zones import (
+from brokerapp.domain.zones import (
     DEFAULT_HEIGHT_DEG,
     Entry,
     entry_zones,
@@ -65,6 +61,10 @@ from brokerapp.zones import (
     zone_insert,
     zone_remove,
 )
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import create_app, lazy_app
+from brokerapp.runtime.branch import BranchRuntime, add_status_pages
+from brokerapp.wire.codecs import frame
 
 __all__ = ["annotated_schema", "build"]
 

@@ -1,4 +1,4 @@
-"""Key extraction rate of brokerapp.avrokey versus a full fastavro decode, on the samples.
+"""Key extraction rate of brokerapp.wire.avrokey versus a full fastavro decode, on the samples.
 
 Usage: ``python bench/bench_avrokey.py [--seconds N]``
 
@@ -7,7 +7,7 @@ and the LSST samples re-encoded with the official 9.0 schema from lsst-alert-pac
 (``lsst9.0``; ``+30 prv``: with 30 previous diaSources each), this runs round robin for about
 ``--seconds`` per row, in one thread pinned to one core, and prints alerts/s:
 
-* ``key``: :func:`brokerapp.avrokey.object_key_reader` on the bare body;
+* ``key``: :func:`brokerapp.wire.avrokey.object_key_reader` on the bare body;
 * ``key, Confluent message``: the same on whole Confluent-framed messages (``start=5``);
 * ``key, exact``: ``exact=True``, which also walks over the previous detections (LSST);
 * ``full decode``: ``fastavro.schemaless_reader`` with the cached parsed schema, what getting
@@ -29,8 +29,8 @@ from typing import Any
 import fastavro
 
 from bench.bench_decode import rate
-from brokerapp.avrokey import object_key_reader
-from brokerapp.codecs import InlineCodec, ParsedSchema, SchemaCache, SchemaFileCodec, frame
+from brokerapp.wire.avrokey import object_key_reader
+from brokerapp.wire.codecs import InlineCodec, ParsedSchema, SchemaCache, SchemaFileCodec, frame
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

@@ -32,11 +32,11 @@ from pathlib import Path
 import fastavro
 from confluent_kafka import Consumer, Producer
 
-from brokerapp.gateway import alerts_topic_config
-from brokerapp.kafka_admin import delete_topics, ensure_topics
-from brokerapp.produce import simulate
-from brokerapp.registry import RegistryClient
-from brokerapp.settings import load_settings
+from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.domain.remap import alerts_topic_config
+from brokerapp.model.settings import load_settings
+from brokerapp.tools.produce import simulate
 from tests.integration.workers import WorkerRun, free_port
 
 DATA = Path(__file__).parents[1] / "tests" / "data"

@@ -1,4 +1,4 @@
-"""Decode throughput of brokerapp.codecs on the sample alerts, per framing mode.
+"""Decode throughput of brokerapp.wire.codecs on the sample alerts, per framing mode.
 
 Usage: ``python bench/bench_decode.py [--seconds N]``
 
@@ -31,7 +31,7 @@ from typing import Any
 
 import fastavro
 
-from brokerapp.codecs import (
+from brokerapp.wire.codecs import (
     ConfluentCodec,
     InlineCodec,
     SchemaCache,

@@ -63,14 +63,14 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from brokerapp.gateway import alerts_topic_config
-from brokerapp.kafka_admin import delete_topics, ensure_topics
-from brokerapp.produce import Encoder, load_files
-from brokerapp.profiles import profile_for
-from brokerapp.registry import RegistryClient
-from brokerapp.services import Services
-from brokerapp.settings import load_settings
-from brokerapp.sql import cql_name, sql_name
+from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.adapters.sql import cql_name, sql_name
+from brokerapp.domain.remap import alerts_topic_config
+from brokerapp.model.profiles import profile_for
+from brokerapp.model.settings import load_settings
+from brokerapp.tools.produce import Encoder, load_files
+from brokerapp.tools.services import Services
 from tests.integration.workers import REPO, WorkerRun
 
 DATA = REPO / "tests" / "data"

@@ -33,12 +33,12 @@ import fastavro
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer
 
-from brokerapp.codecs import frame
-from brokerapp.gateway import alerts_topic_config
-from brokerapp.kafka_admin import delete_topics, ensure_topics
-from brokerapp.produce import Encoder, simulate
-from brokerapp.registry import RegistryClient
-from brokerapp.settings import load_settings
+from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.domain.remap import alerts_topic_config
+from brokerapp.model.settings import load_settings
+from brokerapp.tools.produce import Encoder, simulate
+from brokerapp.wire.codecs import frame
 from tests.integration.workers import GatewayRun
 
 DATA = Path(__file__).parents[1] / "tests" / "data"

@@ -5,11 +5,11 @@ Usage: ``python -m bench.bench_objects [--alerts 20000]``
 Prints, and asserts nothing:
 
 1. candidates: per sample alert (ZTF and LSST, decoded once beforehand), building its
-   CandidateUpdate (:func:`brokerapp.candidates.candidate_update`) and encoding it as JSON.
+   CandidateUpdate (:func:`brokerapp.domain.candidates.candidate_update`) and encoding it as JSON.
 2. objects: per CandidateUpdate, what the ``update`` agent does besides Kafka and the table
    store: decode the JSON, merge into a history already holding N detections
-   (:func:`brokerapp.history.merge_history`), compute the statistics
-   (:func:`brokerapp.history.object_statistics`) and encode the two outputs, for N = 1, 10,
+   (:func:`brokerapp.domain.history.merge_history`), compute the statistics
+   (:func:`brokerapp.domain.history.object_statistics`) and encode the two outputs, for N = 1, 10,
    30, 100 (``history_length``); and the JSON size of the stored history (what a RocksDB
    table rewrites per alert).
 """
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import fastavro
 
-from brokerapp.candidates import candidate_update, object_update
-from brokerapp.history import merge_history, object_statistics
-from brokerapp.processors import Alert
+from brokerapp.domain.candidates import candidate_update, object_update
+from brokerapp.domain.history import merge_history, object_statistics
+from brokerapp.domain.processors import Alert
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 

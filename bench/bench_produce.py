@@ -1,7 +1,7 @@
 """Produce rate into the local Kafka (services must be up: `make services`).
 
 Prints alerts/s and MB/s for ZTF and LSST samples in each schema mode, as fast as possible,
-through brokerapp.produce (confluent-kafka, acks=all, idempotent). Asserts nothing.
+through brokerapp.tools.produce (confluent-kafka, acks=all, idempotent). Asserts nothing.
 
     python bench/bench_produce.py [--count N]
 """
@@ -12,10 +12,10 @@ import time
 import uuid
 from pathlib import Path
 
-from brokerapp import produce as prod
-from brokerapp.kafka_admin import delete_topics, ensure_topics
-from brokerapp.registry import RegistryClient
-from brokerapp.settings import load_settings
+from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.model.settings import load_settings
+from brokerapp.tools import produce as prod
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 

@@ -3,8 +3,8 @@
 Usage: ``python -m bench.bench_sinks [--rows 20000] [--unbatched 2000] [--batch 500]``
 
 Writes synthetic ``candidates`` rows (12 columns, 50 detections per object) and ``objects``
-rows (with a 1 kB ``stats`` JSON) with :meth:`brokerapp.stores.MariaDbStore.upsert` and
-:meth:`brokerapp.stores.CassandraStore.upsert`, the calls the sinks make, one await at a
+rows (with a 1 kB ``stats`` JSON) with :meth:`brokerapp.adapters.stores.MariaDbStore.upsert` and
+:meth:`brokerapp.adapters.stores.CassandraStore.upsert`, the calls the sinks make, one await at a
 time as a sink does:
 
 unbatched
@@ -31,10 +31,10 @@ import time
 import pymysql
 from cassandra.cluster import Cluster
 
-from brokerapp.services import Services
-from brokerapp.settings import load_settings
-from brokerapp.sql import cql_name, sql_name
-from brokerapp.stores import open_store
+from brokerapp.adapters.sql import cql_name, sql_name
+from brokerapp.adapters.stores import open_store
+from brokerapp.model.settings import load_settings
+from brokerapp.tools.services import Services
 
 NAME = "bench_sinks"
 

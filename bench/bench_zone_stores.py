@@ -4,10 +4,10 @@ Usage: ``python -m bench.bench_zone_stores [--sizes 10000,100000,1000000] [--loo
 [--db-max 100000] [--stores dict,rocksdb,mariadb,cassandra]``
 
 N watchlist entries (uniform on the sphere, radius 2 arcsec, fixed seed) are stored, each in
-every zone its circle overlaps (:func:`brokerapp.zones.entry_zones`, height 0.25 deg), in:
+every zone its circle overlaps (:func:`brokerapp.domain.zones.entry_zones`, height 0.25 deg), in:
 
 dict
-    ``{zone: rows}`` from :func:`~brokerapp.zones.build_zones`; bytes = Python heap retained,
+    ``{zone: rows}`` from :func:`~brokerapp.domain.zones.build_zones`; bytes = Python heap retained,
     by ``tracemalloc`` (a second build, the input list excluded).
 rocksdb
     ``rocksdict.Rdict`` in a temporary folder, key ``str(zone)``, value the zone's rows as JSON
@@ -24,10 +24,11 @@ cassandra
     ``ALTER TABLE ... WITH memtable_flush_period_in_ms`` (LZ4 compression, the default).
 
 A lookup reads the alert's one zone and matches it: ``get`` + ``json.loads`` +
-:func:`~brokerapp.zones.match_in` for RocksDB, :func:`~brokerapp.zones.match_in` on the
+:func:`~brokerapp.domain.zones.match_in` for RocksDB, :func:`~brokerapp.domain.zones.match_in` on
+the
 dict's list, and for the databases a parameterised ``SELECT ... WHERE zone = ?`` followed by
 a declination prefilter and the exact distance
-(:func:`~brokerapp.zones.angular_separation_arcsec`) row by row. Alerts are uniform on the
+(:func:`~brokerapp.domain.zones.angular_separation_arcsec`) row by row. Alerts are uniform on the
 sphere, a tenth of them placed on entry centres so that every store must find the same
 matches (checked). Times are per alert, median and 99th percentile, one client thread.
 MariaDB and Cassandra are loaded only up to ``--db-max`` entries; larger sizes get an
@@ -53,10 +54,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from brokerapp.services import local_mariadb_password
-from brokerapp.settings import load_settings
-from brokerapp.sql import cql_name, sql_name
-from brokerapp.zones import (
+from brokerapp.adapters.sql import cql_name, sql_name
+from brokerapp.domain.zones import (
     DEFAULT_HEIGHT_DEG,
     ON_RADIUS_TOLERANCE_ARCSEC,
     Entry,
@@ -66,6 +65,8 @@ from brokerapp.zones import (
     match_in,
     zone_of,
 )
+from brokerapp.model.settings import load_settings
+from brokerapp.tools.services import local_mariadb_password
 
 SEED = 20260705
 RADIUS_ARCSEC = 2.0

@@ -1,5 +1,5 @@
 """Run the CLI as ``python -m brokerapp`` (the same as the ``brokerapp`` console script)."""
 
-from brokerapp.cli import main
+from brokerapp.tools.cli import main
 
 main()

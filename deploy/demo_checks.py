@@ -16,8 +16,8 @@ import sys
 import time
 import urllib.request
 
-from brokerapp.settings import load_settings
-from brokerapp.stores import open_store
+from brokerapp.adapters.stores import open_store
+from brokerapp.model.settings import load_settings
 
 WORKERS = ("candidates", "objects", "mariadb-sink", "cassandra-sink")
 

@@ -11,5 +11,5 @@ fi
 stop() { [ "$started_here" = 1 ] && $PYTHON -m brokerapp services down || true; }
 trap stop EXIT
 $PYTHON -m brokerapp services up --upstream --databases
-$PYTHON -m ruff check .
+
 $PYTHON -m pytest -q -p no:cacheprovider tests "$@"

@@ -13,8 +13,8 @@ import importlib
 import sys
 import time
 
-from brokerapp.services import ServiceError, Services
-from brokerapp.settings import load_settings
+from brokerapp.model.settings import load_settings
+from brokerapp.tools.services import ServiceError, Services
 from faults.common import Result, say
 
 SCENARIOS = {

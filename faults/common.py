@@ -5,7 +5,7 @@ fields (read with plain fastavro from ``tests/data``), outputs are read back wit
 confluent-kafka and decoded with fastavro against the schema the local registry serves,
 and database rows are read with plain SQL (root, through MariaDB's unix socket) and CQL.
 The broker's code is used only to make the input: survey profiles' ``with_alert_id`` (fresh
-alert IDs), ``brokerapp.produce.load_files`` (the samples) and the services manager.
+alert IDs), ``brokerapp.tools.produce.load_files`` (the samples) and the services manager.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from brokerapp.kafka_admin import delete_topics, ensure_topics
-from brokerapp.produce import SourceAlert, load_files
-from brokerapp.profiles import profile_for
-from brokerapp.services import Services
-from brokerapp.settings import Settings
+from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
+from brokerapp.model.profiles import profile_for
+from brokerapp.model.settings import Settings
+from brokerapp.tools.produce import SourceAlert, load_files
+from brokerapp.tools.services import Services
 from tests.integration.workers import REPO, WorkerRun
 
 __all__ = [

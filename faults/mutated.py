@@ -42,7 +42,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from brokerapp.profiles import profile_for
+from brokerapp.model.profiles import profile_for
 from faults.common import (
     ID_BASE,
     AlertIds,

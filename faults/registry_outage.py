@@ -28,7 +28,7 @@ import copy
 import time
 from typing import Any
 
-from brokerapp.codecs import parse_schema
+from brokerapp.wire.codecs import parse_schema
 from faults.common import (
     Feeder,
     Injected,

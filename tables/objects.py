@@ -1,8 +1,8 @@
 """The objects worker's table: object ID to its recent detections.
 
 Keys are object IDs (ZTF ``objectId``; LSST ``diaObjectId`` as a decimal string); values are
-JSON lists of detections (:mod:`brokerapp.candidates`), sorted by time, at most
-``history_length`` long (:func:`brokerapp.history.merge_history`). The table has as many
+JSON lists of detections (:mod:`brokerapp.domain.candidates`), sorted by time, at most
+``history_length`` long (:func:`brokerapp.domain.history.merge_history`). The table has as many
 partitions as ``candidates_topic``, which the candidates worker keys by object ID, so each
 object's history lives in the partition its candidates arrive on. It is changelogged in
 Kafka as ``<app id>-object_history-changelog`` and stored in RocksDB by deployed workers.

@@ -1,7 +1,7 @@
 """The app factory: what an operator checks before launching a branch worker."""
 
-from brokerapp.app import create_app
-from brokerapp.settings import load_settings
+from brokerapp.model.settings import load_settings
+from brokerapp.runtime.app import create_app
 
 
 def test_branch_app_is_its_own_consumer_group_bound_to_loopback(tmp_path):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerapp.settings import load_settings
+from brokerapp.model.settings import load_settings
 
 CHAINS = Path(__file__).parents[2] / "deploy" / "chains"
 

@@ -3,8 +3,8 @@
 import pytest
 
 from agents.gateway import build
-from brokerapp.mirror import Mirror
-from brokerapp.settings import load_settings
+from brokerapp.model.settings import load_settings
+from brokerapp.runtime.mirror import Mirror
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from brokerapp.services import ServiceError, Services
-from brokerapp.settings import load_settings
+from brokerapp.model.settings import load_settings
+from brokerapp.tools.services import ServiceError, Services
 
 
 def pytest_collection_modifyitems(items):

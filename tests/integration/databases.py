@@ -19,9 +19,9 @@ import pytest
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import WhiteListRoundRobinPolicy
 
-from brokerapp.services import Services
-from brokerapp.settings import Settings, load_settings
-from brokerapp.sql import cql_name, sql_name
+from brokerapp.adapters.sql import cql_name, sql_name
+from brokerapp.model.settings import Settings, load_settings
+from brokerapp.tools.services import Services
 
 
 def databases_or_skip() -> Services:

@@ -21,10 +21,10 @@ import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from brokerapp.codecs import frame
-from brokerapp.gateway import alerts_topic_config
-from brokerapp.kafka_admin import ensure_topics
-from brokerapp.registry import RegistryClient
+from brokerapp.adapters.kafka_admin import ensure_topics
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.domain.remap import alerts_topic_config
+from brokerapp.wire.codecs import frame
 
 from .workers import WorkerRun
 
@@ -369,7 +369,7 @@ async def test_watchlist_added_while_running_annotates_the_next_alerts(
     from astropy import units as u
     from astropy.coordinates import SkyCoord
 
-    from brokerapp.codecs import ConfluentCodec, SchemaCache
+    from brokerapp.wire.codecs import ConfluentCodec, SchemaCache
 
     run = branch(tmp_path, "agents.watchlist", "watchlist", "BROKER_WATCHLIST_WEB_PORT")
     alerts_topic = f"{run.prefix}-alerts"

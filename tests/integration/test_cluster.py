@@ -6,9 +6,9 @@ import time
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from brokerapp import produce as prod
-from brokerapp.services import Services
-from brokerapp.settings import load_settings
+from brokerapp.model.settings import load_settings
+from brokerapp.tools import produce as prod
+from brokerapp.tools.services import Services
 
 # Ports of a separate cluster, so the suite's own single-broker cluster keeps running.
 BASE_PORT = 9392

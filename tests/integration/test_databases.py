@@ -12,7 +12,7 @@ import aiomysql
 import pymysql
 import pytest
 
-from brokerapp.services import local_mariadb_password
+from brokerapp.tools.services import local_mariadb_password
 
 from .databases import cassandra_cluster, databases_or_skip
 

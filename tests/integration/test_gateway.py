@@ -18,9 +18,9 @@ import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from brokerapp.codecs import ConfluentCodec, SchemaCache, frame
-from brokerapp.kafka_admin import ensure_topics
-from brokerapp.registry import RegistryClient
+from brokerapp.adapters.kafka_admin import ensure_topics
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.wire.codecs import ConfluentCodec, SchemaCache, frame
 
 from .workers import GatewayRun
 

@@ -3,7 +3,7 @@
 The tables live in a MariaDB database and a Cassandra keyspace of this module's own (named
 `t_<random>`, dropped at the end; the database made and granted through root's unix socket
 as in `test_stores.py`), migrated with the stores' `migrate()` and filled with rows built by
-`brokerapp.candidates` from hand-written detections. The commands run as subprocesses
+`brokerapp.domain.candidates` from hand-written detections. The commands run as subprocesses
 pointed there by `BROKER_MARIADB_DATABASE` and `BROKER_CASSANDRA_KEYSPACE`. Skips when the
 databases are not up.
 """
@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 
-from brokerapp.candidates import candidate_rows, object_row, object_update
-from brokerapp.history import merge_history, object_statistics
-from brokerapp.kafka_admin import delete_topics
-from brokerapp.stores import open_store
+from brokerapp.adapters.kafka_admin import delete_topics
+from brokerapp.adapters.stores import open_store
+from brokerapp.domain.candidates import candidate_rows, object_row, object_update
+from brokerapp.domain.history import merge_history, object_statistics
 
 from .databases import databases_or_skip, private_stores
 

@@ -24,9 +24,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from brokerapp.gateway import alerts_topic_config
-from brokerapp.kafka_admin import ensure_topics
-from brokerapp.stores import open_store
+from brokerapp.adapters.kafka_admin import ensure_topics
+from brokerapp.adapters.stores import open_store
+from brokerapp.domain.remap import alerts_topic_config
 
 from .databases import databases_or_skip, private_stores
 from .test_branches import fill_buffer, lsst_solar, samples, ztf_solar
@@ -391,7 +391,7 @@ async def test_replaying_the_stream_in_another_order_leaves_every_table_identica
 
 
 async def test_mariadb_outage_mid_stream_loses_nothing(pipeline, alerts, db_services):
-    from brokerapp.profiles import profile_for
+    from brokerapp.model.profiles import profile_for
 
     want = expected_counts(alerts)
     await pipeline.wait_for(lambda c: c["mariadb"] == want and c["cassandra"] == want)

@@ -37,8 +37,8 @@ from fastavro.schema import to_parsing_canonical_form
 from schema_registry.client import AsyncSchemaRegistryClient
 from schema_registry.client.schema import AvroSchema
 
-from brokerapp.codecs import ParsedSchema, SchemaFileCodec, read_container_file
-from brokerapp.registry import RegistryClient, RegistryError
+from brokerapp.adapters.registry import RegistryClient, RegistryError
+from brokerapp.wire.codecs import ParsedSchema, SchemaFileCodec, read_container_file
 
 ZTF_FILE = Path(__file__).parents[1] / "data" / "ztf" / "697252845015010002.avro"
 REGISTRY_SERVICE = "registry-local"

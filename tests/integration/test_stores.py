@@ -1,4 +1,4 @@
-"""brokerapp.stores against the real MariaDB and Cassandra of `brokerapp services up --databases`.
+"""brokerapp.adapters.stores on the real MariaDB and Cassandra of `services up --databases`.
 
 The tests skip (with the reason) when `services status` does not show both databases
 answering. Each test works in its own MariaDB database and Cassandra keyspace, both named
@@ -16,15 +16,15 @@ import socket
 import pytest
 from click.testing import CliRunner
 
-from brokerapp.cli import main
-from brokerapp.dbschema import TABLES
-from brokerapp.stores import (
+from brokerapp.adapters.dbschema import TABLES
+from brokerapp.adapters.stores import (
     CassandraStore,
     MariaDbStore,
     StoreRejected,
     StoreUnavailable,
     open_store,
 )
+from brokerapp.tools.cli import main
 
 from .databases import databases_or_skip, mariadb_root, private_stores
 

@@ -16,8 +16,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from lsst.alert.packet.schema import get_schema_path
 
-from brokerapp import produce as prod
-from brokerapp.codecs import (
+from brokerapp.adapters.kafka_admin import ensure_topics
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.tools import produce as prod
+from brokerapp.wire.codecs import (
     ConfluentCodec,
     DecodeError,
     InlineCodec,
@@ -25,8 +27,6 @@ from brokerapp.codecs import (
     frame,
     parse_schema,
 )
-from brokerapp.kafka_admin import ensure_topics
-from brokerapp.registry import RegistryClient
 
 DATA = Path(__file__).parents[1] / "data"
 SAMPLES = sorted(DATA.glob("ztf/*.avro")) + sorted(DATA.glob("lsst/*.avro"))

@@ -24,11 +24,11 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from brokerapp import topics as tp
-from brokerapp.cli import main
-from brokerapp.cli import replay as replay_cmd
-from brokerapp.cli import topics as topics_cmd
-from brokerapp.settings import load_settings
+from brokerapp.adapters import topics as tp
+from brokerapp.model.settings import load_settings
+from brokerapp.tools.cli import main
+from brokerapp.tools.cli.topics import replay as replay_cmd
+from brokerapp.tools.cli.topics import topics as topics_cmd
 
 PARTITIONS = 3
 PER_PARTITION = 4

@@ -1,4 +1,4 @@
-"""Tests of brokerapp.avrokey: key fields read from bare Avro bodies without decoding them.
+"""Tests of brokerapp.wire.avrokey: key fields read from bare Avro bodies without decoding them.
 
 Every expected value comes from a full fastavro decode: of the sample alerts (ZTF, LSST, the
 sample alert of every lsst-alert-packet schema version), of random alerts of every LSST schema
@@ -21,9 +21,9 @@ import fastavro
 import pytest
 from lsst.alert.packet.schema import get_schema_root
 
-from brokerapp.avrokey import KeyPathError, KeyReader, KeyReaders, object_key_reader
-from brokerapp.codecs import DecodeError, InlineCodec, SchemaCache, SchemaFileCodec, frame
-from brokerapp.profiles import LSST_PROFILE, ZTF_PROFILE, is_missing, profile_for
+from brokerapp.model.profiles import LSST_PROFILE, ZTF_PROFILE, is_missing, profile_for
+from brokerapp.wire.avrokey import KeyPathError, KeyReader, KeyReaders, object_key_reader
+from brokerapp.wire.codecs import DecodeError, InlineCodec, SchemaCache, SchemaFileCodec, frame
 
 DATA = Path(__file__).parents[1] / "data"
 ZTF_FILES = sorted((DATA / "ztf").glob("*.avro"))
@@ -1000,7 +1000,7 @@ def test_key_errors_name_the_alert():
     ],
 )
 def test_project_simulator_alerts(version):
-    from brokerapp.produce import simulate
+    from brokerapp.tools.produce import simulate
 
     for alert in simulate(3, version, seed=4):
         body = SchemaFileCodec(alert.schema).encode(alert.record)

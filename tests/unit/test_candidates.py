@@ -10,7 +10,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from brokerapp.candidates import (
+from brokerapp.domain.candidates import (
     CandidateError,
     annotation_rows,
     candidate_rows,
@@ -18,7 +18,7 @@ from brokerapp.candidates import (
     object_row,
     ss_candidate_rows,
 )
-from brokerapp.processors import Alert
+from brokerapp.domain.processors import Alert
 
 DATA = Path(__file__).parents[1] / "data"
 

@@ -1,4 +1,4 @@
-"""Tests of brokerapp.codecs against real ZTF and LSST alerts.
+"""Tests of brokerapp.wire.codecs against real ZTF and LSST alerts.
 
 Expected values come from plain fastavro (``fastavro.reader`` / ``schemaless_reader`` /
 ``schemaless_writer``) and from lsst-alert-packet, never from the code under test.
@@ -17,7 +17,7 @@ import pytest
 from fastavro.schema import to_parsing_canonical_form
 from lsst.alert.packet.schema import Schema, get_schema_root
 
-from brokerapp.codecs import (
+from brokerapp.wire.codecs import (
     ConfluentCodec,
     DecodeError,
     EncodeError,

@@ -1,4 +1,4 @@
-"""brokerapp.dbschema: the DDL, upserts and selects it writes for each table and store, the
+"""brokerapp.adapters.dbschema: the DDL, upserts and selects it writes for each table and store, the
 migrations, and a row's parameters. Pure text: the real servers run it in
 tests/integration/test_stores.py."""
 
@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from brokerapp import dbschema
-from brokerapp.dbschema import TABLES, Column, Table, row_params
+from brokerapp.adapters import dbschema
+from brokerapp.adapters.dbschema import TABLES, Column, Table, row_params
 
 KS = "broker_ks"
 

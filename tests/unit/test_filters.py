@@ -1,4 +1,4 @@
-"""Tests of brokerapp.filters: the 100 generated filters, their criteria, the per-visit limit.
+"""brokerapp.domain.filters: the 100 generated filters, their criteria, the per-visit limit.
 
 Expected outcomes are computed here from the documented criteria semantics (an independent
 oracle reading the raw record fields), not by calling the code under test.
@@ -17,8 +17,8 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from brokerapp import filters as filters_module
-from brokerapp.filters import (
+from brokerapp.domain import filters as filters_module
+from brokerapp.domain.filters import (
     FILTER_SPECS,
     FILTERS,
     AlertFilter,
@@ -35,7 +35,7 @@ from brokerapp.filters import (
     visit_key,
     window_of,
 )
-from brokerapp.processors import Alert
+from brokerapp.domain.processors import Alert
 
 DATA = Path(__file__).parents[1] / "data"
 K = 2.5 / math.log(10.0)  # 1.0857...: S/N = K / sigma_mag
@@ -215,8 +215,8 @@ def test_exactly_100_filters_named_in_order():
         assert cls.max_per_visit == 20
         assert (
             getattr(filters_module, cls.__name__) is cls
-        )  # importable: from brokerapp.filters import ...
-        assert cls.__module__ == "brokerapp.filters"
+        )  # importable: from brokerapp.domain.filters import ...
+        assert cls.__module__ == "brokerapp.domain.filters"
 
 
 def test_each_filter_has_docstring_and_json_criteria():

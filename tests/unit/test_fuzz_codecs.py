@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brokerapp.avrokey import KeyReaders
-from brokerapp.codecs import (
+from brokerapp.wire.avrokey import KeyReaders
+from brokerapp.wire.codecs import (
     ConfluentCodec,
     DecodeError,
     InlineCodec,

@@ -1,4 +1,4 @@
-"""Tests of brokerapp.gateway against real ZTF and LSST alerts.
+"""Tests of brokerapp.domain.remap against real ZTF and LSST alerts.
 
 Expected values come from ``struct`` and plain fastavro (``reader``, ``schemaless_reader``,
 ``schemaless_writer``), never from the code under test.
@@ -14,8 +14,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from brokerapp.codecs import DecodeError, InlineCodec
-from brokerapp.gateway import (
+from brokerapp.domain.remap import (
     SchemaIdMap,
     deadletter_headers,
     reframe_container,
@@ -23,6 +22,7 @@ from brokerapp.gateway import (
     trace_headers,
     upstream_schema_id,
 )
+from brokerapp.wire.codecs import DecodeError, InlineCodec
 
 DATA = Path(__file__).parents[1] / "data"
 ZTF_FILES = sorted((DATA / "ztf").glob("*.avro"))
@@ -276,8 +276,8 @@ def test_schema_id_map_rejects_non_integer_ids():
 def test_combined_pattern_matches_any_daily_topic_and_nothing_else():
     import re
 
-    from brokerapp.gateway import combined_pattern
-    from brokerapp.settings import load_settings
+    from brokerapp.domain.remap import combined_pattern
+    from brokerapp.model.settings import load_settings
 
     pattern = re.compile(combined_pattern(load_settings().gateway_topic_patterns))
     assert pattern.match("ztf_20260101_programid1")
@@ -289,7 +289,7 @@ def test_combined_pattern_matches_any_daily_topic_and_nothing_else():
 
 
 def test_combined_pattern_refuses_nothing_and_bad_expressions():
-    from brokerapp.gateway import combined_pattern
+    from brokerapp.domain.remap import combined_pattern
 
     with pytest.raises(ValueError, match="no upstream topic pattern"):
         combined_pattern([])
@@ -298,7 +298,7 @@ def test_combined_pattern_refuses_nothing_and_bad_expressions():
 
 
 def test_backoff_doubles_up_to_the_maximum():
-    from brokerapp.gateway import backoff_delay
+    from brokerapp.domain.remap import backoff_delay
 
     assert [backoff_delay(n, 0.5, 3.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert backoff_delay(10_000, 0.5, 30.0) == 30.0
@@ -307,7 +307,7 @@ def test_backoff_doubles_up_to_the_maximum():
 
 
 def test_alerts_topic_keeps_seven_days_by_append_time():
-    from brokerapp.gateway import alerts_topic_config
+    from brokerapp.domain.remap import alerts_topic_config
 
     config = alerts_topic_config(7 * 24 * 3600 * 1000, 10485760)
     assert config == {
@@ -324,7 +324,7 @@ def test_alerts_topic_keeps_seven_days_by_append_time():
 def test_latency_window_percentiles_within_five_percent_of_numpy():
     import numpy as np
 
-    from brokerapp.gateway import LatencyWindow
+    from brokerapp.domain.remap import LatencyWindow
 
     rng = np.random.default_rng(1)
     latencies = rng.lognormal(mean=1.0, sigma=1.0, size=20_000)
@@ -341,7 +341,7 @@ def test_latency_window_percentiles_within_five_percent_of_numpy():
 
 
 def test_latency_window_forgets_what_is_older_than_the_window():
-    from brokerapp.gateway import LatencyWindow
+    from brokerapp.domain.remap import LatencyWindow
 
     window = LatencyWindow(60)
     window.add(100.0, [500.0] * 10)
@@ -355,7 +355,7 @@ def test_latency_window_forgets_what_is_older_than_the_window():
 
 
 def test_latency_window_counts_clock_skew_as_zero():
-    from brokerapp.gateway import LatencyWindow
+    from brokerapp.domain.remap import LatencyWindow
 
     window = LatencyWindow(10)
     window.add(5.0, [-3.0, 0.0, 1.0])

@@ -1,4 +1,4 @@
-"""Tests of brokerapp.history: merging an object's detection history and its statistics.
+"""Tests of brokerapp.domain.history: merging an object's detection history and its statistics.
 
 Every statistic is checked against an oracle written here with numpy and astropy, which does
 not share code with the module: ``np.polyfit`` for the rates, ``np.mean`` and ``np.lexsort``
@@ -23,7 +23,7 @@ from astropy.coordinates import SkyCoord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brokerapp.history import BAND_ORDER, merge_history, object_statistics
+from brokerapp.domain.history import BAND_ORDER, merge_history, object_statistics
 
 RATE_WINDOW = 10.0
 COLOUR_WINDOW = 1.0

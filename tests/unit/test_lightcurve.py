@@ -1,4 +1,4 @@
-"""brokerapp.lightcurve from plain row dicts: the text tables, the JSON document, the figure."""
+"""brokerapp.domain.lightcurve from plain rows: the text tables, the JSON document, the figure."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from brokerapp import lightcurve
-from brokerapp.lightcurve import (
+from brokerapp.domain import lightcurve
+from brokerapp.domain.lightcurve import (
     MISSING,
     band_statistics_table,
     format_object,
@@ -105,7 +105,7 @@ def test_time_order_and_plottable():
     ordered = time_ordered(ROWS)
     assert [r["candidate_id"] for r in ordered] == [10, 20, 21, 30, 40, 50]
     assert [r["candidate_id"] for r in plottable(ROWS)] == [10, 20, 21, 40, 50]
-    # NaN and infinity count as missing, as in brokerapp.history.
+    # NaN and infinity count as missing, as in brokerapp.domain.history.
     assert plottable([_row(1, 1.0, "g", math.nan), _row(2, 2.0, "g", math.inf)]) == []
 
 
@@ -257,6 +257,6 @@ def test_building_a_figure_leaves_the_backend_alone():
 
 
 def test_importing_the_module_does_not_import_matplotlib():
-    code = "import sys, brokerapp.lightcurve; print('matplotlib' in sys.modules)"
+    code = "import sys, brokerapp.domain.lightcurve; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,7 +1,7 @@
 """The overview page and /metrics, from plain status dicts."""
 
-from brokerapp.overview import metrics_text, render_overview, summarise, workers
-from brokerapp.settings import Settings
+from brokerapp.model.settings import Settings
+from brokerapp.tools.overview import metrics_text, render_overview, summarise, workers
 
 GATEWAY = {
     "mirrored": 1200,

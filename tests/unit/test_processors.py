@@ -1,4 +1,4 @@
-"""Tests of brokerapp.processors: outcomes, chains, the solar-system rule, chain files, plugins.
+"""brokerapp.domain.processors: outcomes, chains, the solar-system rule, chain files, plugins.
 
 Pure: no servers. Alerts are the real samples in tests/data, the official sample alert of
 every lsst-alert-packet schema version, and simulated or hand-made LSST records. Expected
@@ -21,8 +21,7 @@ import pytest
 from fastavro.validation import validate
 from lsst.alert.packet.schema import get_schema_root
 
-from brokerapp.codecs import SchemaFileCodec
-from brokerapp.processors import (
+from brokerapp.domain.processors import (
     BUILTIN_PROCESSORS,
     DEFAULT_VIEW_FIELDS,
     ENTRY_POINT_GROUP,
@@ -45,8 +44,9 @@ from brokerapp.processors import (
     option_names,
     processor_classes,
 )
-from brokerapp.produce import simulate
-from brokerapp.profiles import UnknownSurveyError
+from brokerapp.model.profiles import UnknownSurveyError
+from brokerapp.tools.produce import simulate
+from brokerapp.wire.codecs import SchemaFileCodec
 
 ROOT = Path(__file__).parents[2]
 DATA = ROOT / "tests" / "data"
@@ -724,7 +724,7 @@ def test_chain_from_config():
 
 @pytest.mark.parametrize("path", DEPLOYED_CHAINS, ids=lambda p: p.name)
 def test_deployed_chain_files_load(path, tmp_path, monkeypatch):
-    from brokerapp.watchlists import synthetic_catalogue, write_catalogue
+    from brokerapp.domain.watchlists import synthetic_catalogue, write_catalogue
 
     # Chains name files relative to the working directory, as workers run from the checkout;
     # the crossmatch chain's catalogue is made by `brokerapp catalogue synthetic`.
@@ -865,7 +865,7 @@ def test_chain_file_broken_edit_keeps_the_old_chain(tmp_path, caplog):
     chains = ChainFile(path, poll_seconds=1.0)
     good = chains.chain
     write(path, BROKEN, T0 + 1_000_000_000)
-    with caplog.at_level(logging.WARNING, logger="brokerapp.processors"):
+    with caplog.at_level(logging.WARNING, logger="brokerapp.domain.processors"):
         assert chains.current(5.0) is good
     assert chains.reload_failures == 1 and chains.version == 1
     assert chains.last_error.startswith(f"{path}: processor #1 ('magnitude_cut')")
@@ -983,7 +983,8 @@ def test_plugin_processor_runs_in_a_chain_file(plugin_path, tmp_path):
 def test_plugin_installed_through_pythonpath_in_a_fresh_interpreter():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGINS), str(ROOT)])}
     script = (
-        "from brokerapp.processors import processor_classes; print(sorted(processor_classes()))"
+        "from brokerapp.domain.processors import processor_classes; "
+        "print(sorted(processor_classes()))"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
@@ -1021,7 +1022,7 @@ def test_broken_entry_point_is_a_config_error_naming_it(tmp_path, monkeypatch):
 
 def plugin_module(folder: Path, body: str) -> None:
     (folder / "brokerapp_test_plugin_module.py").write_text(
-        "from brokerapp.processors import AlertProcessor, Pass\n\n" + textwrap.dedent(body)
+        "from brokerapp.domain.processors import AlertProcessor, Pass\n\n" + textwrap.dedent(body)
     )
 
 
@@ -1053,7 +1054,7 @@ def test_plugin_module():
             "solar_system = brokerapp_test_plugin_module:Clash",
             "class Clash(AlertProcessor):\n    name = 'solar_system'\n",
             "processor name 'solar_system' is taken twice: by built-in "
-            "brokerapp.processors.SolarSystem and by entry point solar_system",
+            "brokerapp.domain.processors.SolarSystem and by entry point solar_system",
         ),
         (
             "exploding = brokerapp_test_plugin_module:Exploding",
@@ -1107,7 +1108,7 @@ def _alert(survey):
 
 
 def test_emit_annotations_sends_what_earlier_processors_added():
-    from brokerapp.processors import EmitAnnotations
+    from brokerapp.domain.processors import EmitAnnotations
 
     alert = _alert("ztf")
     chain = Chain([AnnotateView(fields=["band"]), EmitAnnotations(stream="notes")])
@@ -1121,7 +1122,7 @@ def test_emit_annotations_sends_what_earlier_processors_added():
 
 
 def test_emit_annotations_is_silent_without_annotations_unless_told():
-    from brokerapp.processors import EmitAnnotations
+    from brokerapp.domain.processors import EmitAnnotations
 
     assert Chain([EmitAnnotations()]).run(_alert("lsst")).emits == []
     ((stream, _records),) = Chain([EmitAnnotations(always=True)]).run(_alert("lsst")).emits
@@ -1145,7 +1146,7 @@ def _catalogue_near(tmp_path, alert):
 
 
 def test_catalogue_match_gives_the_nearest_sources_within_the_radius(tmp_path):
-    from brokerapp.processors import CatalogueMatch
+    from brokerapp.domain.processors import CatalogueMatch
 
     alert = _alert("lsst")
     path = _catalogue_near(tmp_path, alert)
@@ -1163,7 +1164,7 @@ def test_catalogue_match_gives_the_nearest_sources_within_the_radius(tmp_path):
 
 
 def test_catalogue_match_configuration_errors(tmp_path):
-    from brokerapp.processors import CatalogueMatch
+    from brokerapp.domain.processors import CatalogueMatch
 
     with pytest.raises(ChainConfigError, match="catalogue_match"):
         CatalogueMatch(path=str(tmp_path / "missing.csv"), id_column="id", radius_arcsec=1.0)

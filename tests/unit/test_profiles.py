@@ -1,4 +1,4 @@
-"""Tests of brokerapp.profiles on real ZTF alerts and every LSST schema version.
+"""Tests of brokerapp.model.profiles on real ZTF alerts and every LSST schema version.
 
 Records are read with plain fastavro; expected values are taken straight from the raw dicts by
 each survey's (and LSST schema version's) own field names.
@@ -14,7 +14,7 @@ import fastavro
 import pytest
 from lsst.alert.packet.schema import get_schema_root
 
-from brokerapp.profiles import (
+from brokerapp.model.profiles import (
     LSST_PROFILE,
     MISSING_NUMBER,
     MISSING_STRING,

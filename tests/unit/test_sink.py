@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from brokerapp.candidates import CandidateError
-from brokerapp.settings import load_settings
-from brokerapp.sink import SINK_TABLES, TableBatch, key_columns, rows_of
-from brokerapp.stores import StoreRejected
+from brokerapp.adapters.stores import StoreRejected
+from brokerapp.domain.candidates import CandidateError
+from brokerapp.model.settings import load_settings
+from brokerapp.runtime.sink import SINK_TABLES, TableBatch, key_columns, rows_of
 
 
 def event(offset, origin_ms=None):

@@ -1,6 +1,6 @@
 import pytest
 
-from brokerapp.sql import cql_name, sql_name
+from brokerapp.adapters.sql import cql_name, sql_name
 
 
 def test_safe_names_are_quoted():

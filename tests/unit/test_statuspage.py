@@ -2,7 +2,7 @@
 
 from html.parser import HTMLParser
 
-from brokerapp.statuspage import render
+from brokerapp.runtime.statuspage import render
 
 
 class Cells(HTMLParser):

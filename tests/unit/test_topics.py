@@ -1,4 +1,4 @@
-"""Pure parts of brokerapp.topics: time parsing, formatting, topic selection, offset plans,
+"""Pure parts of brokerapp.adapters.topics: time parsing, formatting, topic selection, offset plans,
 the active-group rule and the DescribeLogDirs wire format (responses built by hand here)."""
 
 import json
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from confluent_kafka import ConsumerGroupState
 
-from brokerapp.topics import (
+from brokerapp.adapters.topics import (
     OffsetChange,
     PartitionInfo,
     PartitionOffsets,

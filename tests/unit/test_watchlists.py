@@ -1,4 +1,4 @@
-"""Tests of brokerapp.watchlists: model, file loaders, errors, JSON, commands, catalogues.
+"""Tests of brokerapp.domain.watchlists: model, file loaders, errors, JSON, commands, catalogues.
 
 Pure: no servers. The committed files in tests/data/watchlists are checked against the real
 sample alerts (positions read with fastavro, separations with astropy), independently of the
@@ -23,7 +23,7 @@ from astropy.table import MaskedColumn, Table
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brokerapp.watchlists import (
+from brokerapp.domain.watchlists import (
     MAX_PROBLEMS_SHOWN,
     MAX_RADIUS_ARCSEC,
     Catalogue,

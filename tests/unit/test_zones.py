@@ -1,4 +1,4 @@
-"""Tests of brokerapp.zones: the declination-zone index of the watchlist and crossmatch branches.
+"""brokerapp.domain.zones: the declination-zone index of the watchlist and crossmatch branches.
 
 The oracle is a brute force over every entry with astropy's ``SkyCoord.separation``, under
 the module's documented decision rule: a match is ``separation <= radius + tolerance``
@@ -23,8 +23,8 @@ from astropy.coordinates import SkyCoord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brokerapp import zones
-from brokerapp.zones import (
+from brokerapp.domain import zones
+from brokerapp.domain.zones import (
     DEFAULT_HEIGHT_DEG,
     HALFWIDTH,
     ON_RADIUS_TOLERANCE_ARCSEC,

@@ -1,7 +1,7 @@
 """An object's statistics and light curve as text, JSON and a figure (pure functions).
 
 ``brokerapp object ID`` fetches the object's ``objects`` row and its ``candidates`` rows from
-a store (:mod:`brokerapp.stores`) and hands them, as plain dicts, to the functions here:
+a store (:mod:`brokerapp.adapters.stores`) and hands them, as plain dicts, to the functions here:
 
 :func:`format_object`
     The aligned plain-text report: the statistics of the ``objects`` row (detections,
@@ -16,10 +16,10 @@ a store (:mod:`brokerapp.stores`) and hands them, as plain dicts, to the functio
     (no ``pyplot``, no global backend switch), so it works without a display and leaves the
     backend of the calling program alone.
 
-Rows are those of :mod:`brokerapp.dbschema` (``decl`` is the declination). A value that is
+Rows are those of :mod:`brokerapp.adapters.dbschema` (``decl`` is the declination). A value that is
 None or not a finite number counts as missing and is shown as ``-``; detections without a
 magnitude are counted and left out of the figure. "Time order" is ascending
-``(mjd, candidate_id)``, as :func:`brokerapp.history.merge_history` and the stores use.
+``(mjd, candidate_id)``, as :func:`brokerapp.domain.history.merge_history` and the stores use.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from brokerapp.history import BAND_ORDER
+from brokerapp.domain.history import BAND_ORDER
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -449,7 +449,7 @@ def light_curve_figure(
     object_id : str
         Shown in the title.
     survey : str, optional
-        Orders the bands in the legend (:data:`brokerapp.history.BAND_ORDER`); default the
+        Orders the bands in the legend (:data:`brokerapp.domain.history.BAND_ORDER`); default the
         survey of the rows.
     size : tuple of float
         Figure size [inches].

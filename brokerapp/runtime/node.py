@@ -1,8 +1,8 @@
 """A processing node: one branch worker running a chain of alert processors.
 
 ``build_node`` makes the Faust app of a node. Its one agent, ``process``, reads ``alerts``,
-decodes each alert once (:class:`brokerapp.branch.BranchRuntime`), runs the node's current
-chain (:class:`brokerapp.processors.ChainFile`, reloaded when the file changes, checked
+decodes each alert once (:class:`brokerapp.runtime.branch.BranchRuntime`), runs the node's current
+chain (:class:`brokerapp.domain.processors.ChainFile`, reloaded when the file changes, checked
 every ``chain_poll_seconds`` by a timer and before each alert) and sends, for each
 ``Emit(stream)`` of the result, the alert's original bytes (or the emitted records, as
 JSON) to the stream's topic: the node's ``streams`` mapping names it, else it is
@@ -24,10 +24,10 @@ from typing import Any
 
 import faust
 
-from brokerapp.app import create_app
-from brokerapp.branch import BranchRuntime, add_status_pages
-from brokerapp.processors import ChainFile, ProcessorError
-from brokerapp.settings import Settings
+from brokerapp.domain.processors import ChainFile, ProcessorError
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import create_app
+from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 
 __all__ = ["build_node"]
 

@@ -43,10 +43,10 @@ How it works
     Only the bytes walked over are checked: a body that is corrupt *after* the key fields
     reads without error here (a full decode downstream will reject it). Within the walked
     bytes, reading past the end, negative lengths or block sizes, out-of-range union indexes
-    and invalid UTF-8 raise :class:`~brokerapp.codecs.DecodeError`.
+    and invalid UTF-8 raise :class:`~brokerapp.wire.codecs.DecodeError`.
 
 Object keys (:func:`object_key_reader`, :class:`KeyReaders`)
-    The survey is told from the top-level fields, as :func:`brokerapp.profiles.profile_for`
+    The survey is told from the top-level fields, as :func:`brokerapp.model.profiles.profile_for`
     tells it from a decoded record (the sample LSST alerts name their record
     ``topLevelRecord``, so the schema name cannot be used). The key is the UTF-8 of the decimal
     (or string) ID, and equals ``str(profile.object_id(record))`` whenever the profile finds
@@ -67,7 +67,7 @@ Object keys (:func:`object_key_reader`, :class:`KeyReaders`)
         in the profiles; alert IDs only when null. That second pass walks over the previous
         detections to reach ``diaObject``, so it costs more (see ``bench/bench_avrokey.py``).
 
-        :class:`~brokerapp.profiles.LsstProfile` looks at ``diaObject.diaObjectId`` *before*
+        :class:`~brokerapp.model.profiles.LsstProfile` looks at ``diaObject.diaObjectId`` *before*
         ``diaSource.diaObjectId``; both are the same object in Rubin alerts (the diaSource's
         object is the diaObject sent with it), and ``diaObject`` comes after the previous
         detections, so by default the key is taken from ``diaSource`` first. With
@@ -76,15 +76,15 @@ Object keys (:func:`object_key_reader`, :class:`KeyReaders`)
         alerts whose two IDs are both set and disagree.
 
 Errors
-    A body that cannot be walked raises :class:`~brokerapp.codecs.DecodeError` (``mode`` as
+    A body that cannot be walked raises :class:`~brokerapp.wire.codecs.DecodeError` (``mode`` as
     given, ``schema_id`` None: the caller knows it). A schema that lacks a requested field, or
     whose field on the path is not a record, or whose target is not a primitive (or a union
     of primitives), raises :class:`KeyPathError` (a ``ValueError``) when the
     :class:`KeyReader` is built. A schema that is neither a ZTF nor an LSST alert raises
-    :class:`~brokerapp.codecs.DecodeError` from :func:`object_key_reader` (the schema came
+    :class:`~brokerapp.wire.codecs.DecodeError` from :func:`object_key_reader` (the schema came
     with a message, which should be dead-lettered); :class:`KeyReaders` remembers that too.
     An alert with neither an object ID nor an alert ID raises
-    :class:`~brokerapp.codecs.DecodeError` when keyed.
+    :class:`~brokerapp.wire.codecs.DecodeError` when keyed.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from brokerapp.codecs import DecodeError, ParsedSchema
-from brokerapp.profiles import MISSING_NUMBER, NO_LSST_ID, is_missing
+from brokerapp.model.profiles import MISSING_NUMBER, NO_LSST_ID, is_missing
+from brokerapp.wire.codecs import DecodeError, ParsedSchema
 
 __all__ = [
     "KeyFunction",
@@ -848,7 +848,7 @@ class KeyReader:
     Parameters
     ----------
     schema : ParsedSchema or dict or list or str
-        Writer schema: a :class:`~brokerapp.codecs.ParsedSchema` (its fastavro-parsed form is
+        Writer schema: a :class:`~brokerapp.wire.codecs.ParsedSchema` (its fastavro-parsed form is
         used), fastavro's ``parse_schema`` output, or the raw schema JSON (dict, or text).
         Named types may be referred to by name after their definition, with namespaces.
     paths : sequence of tuple of str
@@ -856,7 +856,7 @@ class KeyReader:
         element names records (or unions holding records) to enter; the last names a field of
         a primitive type, ``enum``, ``fixed``, or a union of those.
     mode : str, optional
-        ``mode`` of the :class:`~brokerapp.codecs.DecodeError` raised on a bad body.
+        ``mode`` of the :class:`~brokerapp.wire.codecs.DecodeError` raised on a bad body.
 
     Attributes
     ----------
@@ -1065,19 +1065,19 @@ def object_key_reader(
     schema : ParsedSchema or dict or list or str
         The writer schema of the bodies (see :class:`KeyReader`).
     exact : bool, optional
-        LSST only: follow :meth:`brokerapp.profiles.LsstProfile.object_id`'s order literally
+        LSST only: follow :meth:`brokerapp.model.profiles.LsstProfile.object_id`'s order literally
         (``diaObject.diaObjectId`` before ``diaSource.diaObjectId``), walking over the previous
         detections of every alert. The default reads ``diaSource.diaObjectId`` first, which
         gives the same key for Rubin alerts at a fraction of the cost (see the module notes).
     mode : str, optional
-        ``mode`` of the :class:`~brokerapp.codecs.DecodeError` raised.
+        ``mode`` of the :class:`~brokerapp.wire.codecs.DecodeError` raised.
 
     Returns
     -------
     KeyFunction
         ``key(body, start=0) -> bytes``: the UTF-8 of the object ID (ZTF ``objectId``; LSST
         ``diaObjectId`` in decimal), falling back as the module notes describe; raises
-        :class:`~brokerapp.codecs.DecodeError` for a body that cannot be walked or that
+        :class:`~brokerapp.wire.codecs.DecodeError` for a body that cannot be walked or that
         carries neither an object ID nor an alert ID.
 
     Raises
@@ -1132,7 +1132,7 @@ class KeyReaders:
     exact : bool, optional
         Passed to :func:`object_key_reader`.
     mode : str, optional
-        ``mode`` of the :class:`~brokerapp.codecs.DecodeError` raised.
+        ``mode`` of the :class:`~brokerapp.wire.codecs.DecodeError` raised.
 
     Attributes
     ----------
@@ -1146,7 +1146,7 @@ class KeyReaders:
     Notes
     -----
     A schema that cannot be keyed is remembered too, so its messages fail fast without
-    compiling again. Like :class:`~brokerapp.codecs.SchemaCache`, this holds one entry per
+    compiling again. Like :class:`~brokerapp.wire.codecs.SchemaCache`, this holds one entry per
     distinct schema and has no locking (one event loop or thread).
     """
 

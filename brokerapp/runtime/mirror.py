@@ -10,9 +10,9 @@ subscription) and an aiokafka producer of the local one, inside the gateway's Fa
 Per fetched batch (at most ``gateway_batch`` messages):
 
 1. Each upstream message is translated by :class:`SchemaResolver` and the pure functions of
-   :mod:`brokerapp.gateway`: a Confluent-framed message gets its local schema ID written into
+   :mod:`brokerapp.domain.remap`: a Confluent-framed message gets its local schema ID written into
    its header; an inline-schema message (an Avro container, ZTF) becomes one Confluent-framed
-   message per record. The key is the alert's object ID (:mod:`brokerapp.avrokey` reads it
+   message per record. The key is the alert's object ID (:mod:`brokerapp.wire.avrokey` reads it
    from the body without decoding the rest), so one object's alerts stay on one partition in
    upstream order.
 2. Every output is sent with ``acks=all`` from an idempotent producer; the batch's upstream
@@ -34,7 +34,7 @@ Failures:
   local registry refuses: the dead-letter topic at once, with the reason in its headers.
 
 Dead-letter messages keep the upstream key, value and headers and add
-:func:`brokerapp.gateway.deadletter_headers`; their offsets are committed like mirrored ones.
+:func:`brokerapp.domain.remap.deadletter_headers`; their offsets are committed like mirrored ones.
 """
 
 from __future__ import annotations
@@ -52,16 +52,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from mode import Service
 
-from brokerapp.avrokey import KeyReaders
-from brokerapp.codecs import (
-    DecodeError,
-    InlineCodec,
-    ParsedSchema,
-    SchemaCache,
-    frame,
-    parse_schema,
-)
-from brokerapp.gateway import (
+from brokerapp.adapters.kafka_admin import ensure_topics
+from brokerapp.adapters.registry import RegistryClient, RegistryError
+from brokerapp.domain.remap import (
     LatencyWindow,
     SchemaIdMap,
     alerts_topic_config,
@@ -73,9 +66,16 @@ from brokerapp.gateway import (
     trace_headers,
     upstream_schema_id,
 )
-from brokerapp.kafka_admin import ensure_topics
-from brokerapp.registry import RegistryClient, RegistryError
-from brokerapp.settings import Settings
+from brokerapp.model.settings import Settings
+from brokerapp.wire.avrokey import KeyReaders
+from brokerapp.wire.codecs import (
+    DecodeError,
+    InlineCodec,
+    ParsedSchema,
+    SchemaCache,
+    frame,
+    parse_schema,
+)
 
 __all__ = ["Mirror", "PermanentError", "Resolved", "SchemaResolver", "TransientError"]
 

@@ -2,7 +2,7 @@
 
 Sources are Avro container files (one alert per file, as ZTF publishes and as kept in
 ``tests/data``) or ``lsst-alert-packet``'s random-alert simulator. Each alert is sent in one of
-the three framings of :mod:`brokerapp.codecs`:
+the three framings of :mod:`brokerapp.wire.codecs`:
 
 ``confluent``
     The writer schema is registered under ``<topic>-value`` (TopicNameStrategy) and every
@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from brokerapp.codecs import (
+from brokerapp.model.profiles import profile_for
+from brokerapp.wire.codecs import (
     InlineCodec,
     ParsedSchema,
     SchemaCache,
@@ -40,7 +41,6 @@ from brokerapp.codecs import (
     frame,
     read_container_file,
 )
-from brokerapp.profiles import profile_for
 
 MODES = ("confluent", "inline", "schemafile")
 #: Added to every alert ID once per pass over the sources (sample IDs of one survey differ by
@@ -305,12 +305,12 @@ def stored_candidate_update(row: dict) -> dict:
     Parameters
     ----------
     row : dict
-        A ``candidates`` row (:mod:`brokerapp.dbschema`).
+        A ``candidates`` row (:mod:`brokerapp.adapters.dbschema`).
 
     Returns
     -------
     dict
-        A CandidateUpdate (:mod:`brokerapp.candidates`) whose ``alert_id`` is the candidate
+        A CandidateUpdate (:mod:`brokerapp.domain.candidates`) whose ``alert_id`` is the candidate
         ID, ``candidate`` the detection rebuilt from the row (column ``decl`` -> key
         ``dec``), with no previous detections, no solar-system object and
         ``appended_ms`` 0.0.

@@ -40,18 +40,18 @@ import httpx
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
-from brokerapp.codecs import ConfluentCodec, DecodeError, RegistryUnavailable, SchemaCache
-from brokerapp.gateway import (
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.domain.processors import Alert
+from brokerapp.domain.remap import (
     LatencyWindow,
     alerts_topic_config,
     backoff_delay,
     deadletter_headers,
 )
-from brokerapp.processors import Alert
-from brokerapp.profiles import UnknownSurveyError
-from brokerapp.registry import RegistryClient
-from brokerapp.settings import Settings
-from brokerapp.statuspage import render
+from brokerapp.model.profiles import UnknownSurveyError
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.statuspage import render
+from brokerapp.wire.codecs import ConfluentCodec, DecodeError, RegistryUnavailable, SchemaCache
 
 __all__ = ["OUTPUT_TOPIC_CONFIG", "BranchRuntime", "add_status_pages", "output_config"]
 

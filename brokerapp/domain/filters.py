@@ -1,7 +1,7 @@
 """DMTN-028 style alert filters and the per-visit limit on what they send (pure code).
 
 A filter is a subclass of :class:`AlertFilter` whose :meth:`AlertFilter.filter` says whether
-one decoded :class:`~brokerapp.processors.Alert` passes. Passing alerts go to a Kafka topic
+one decoded :class:`~brokerapp.domain.processors.Alert` passes. Passing alerts go to a Kafka topic
 named after the filter class (:attr:`AlertFilter.name`, e.g. ``Filter007``), at most
 :attr:`AlertFilter.max_per_visit` (20) of them per visit. ``brokerapp filter BOOTSTRAP TOPIC
 N`` runs the Nth filter of :data:`FILTERS` (1-based, :func:`filter_class`), like DMTN-028's
@@ -16,7 +16,7 @@ The registered filters
     :class:`FilterCriteria` it evaluates (:attr:`CriteriaFilter.spec`).
 
 Criteria semantics (:meth:`FilterCriteria.matches`)
-    Criteria read only the survey-agnostic :class:`~brokerapp.profiles.AlertView` (plus ZTF's
+    Criteria read only the survey-agnostic :class:`~brokerapp.model.profiles.AlertView` (plus ZTF's
     ``candidate.isdiffpos`` for the sign of a ZTF detection). Every bound is inclusive. A
     value the alert does not have (None) never satisfies a bound on it. All criteria of a
     filter must hold.
@@ -73,7 +73,7 @@ The per-visit limit, and the difference from DMTN-028
     through uncapped is the unsafe choice; counting them together may drop some, which is
     safe.
 
-    ZTF has no visit ID; :attr:`~brokerapp.profiles.AlertView.visit_id` is ``candidate.pid``,
+    ZTF has no visit ID; :attr:`~brokerapp.model.profiles.AlertView.visit_id` is ``candidate.pid``,
     the processing ID of one science image, which in the samples differs with the readout
     channel (``rcid``): for ZTF the cap applies per processed image, not per exposure.
 """
@@ -89,8 +89,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-from brokerapp.processors import Alert
-from brokerapp.profiles import MAG_PER_RELATIVE_FLUX_ERROR, AlertView
+from brokerapp.domain.processors import Alert
+from brokerapp.model.profiles import MAG_PER_RELATIVE_FLUX_ERROR, AlertView
 
 __all__ = [
     "DEFAULT_WINDOW_S",

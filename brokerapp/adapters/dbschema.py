@@ -1,6 +1,6 @@
 """The tables the database sinks write, described once for MariaDB and Cassandra.
 
-Pure text generation, no I/O: :mod:`brokerapp.stores` runs what this module writes. Both
+Pure text generation, no I/O: :mod:`brokerapp.adapters.stores` runs what this module writes. Both
 stores hold the same four tables with the same columns (:data:`TABLES`):
 
 ``candidates``
@@ -29,8 +29,8 @@ store records the versions it has applied in its table ``schema_migrations``. A 
 statements must be idempotent (``IF NOT EXISTS``): if one fails half-way, the next run
 repeats it from its first statement.
 
-Identifiers reach the statements only through :func:`brokerapp.sql.sql_name` and
-:func:`brokerapp.sql.cql_name`; values are always bound parameters (``%s`` for MariaDB,
+Identifiers reach the statements only through :func:`brokerapp.adapters.sql.sql_name` and
+:func:`brokerapp.adapters.sql.cql_name`; values are always bound parameters (``%s`` for MariaDB,
 ``?`` in prepared CQL statements).
 """
 
@@ -41,7 +41,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from brokerapp.sql import cql_name, sql_name
+from brokerapp.adapters.sql import cql_name, sql_name
 
 __all__ = [
     "MIGRATIONS_TABLE",

@@ -1,7 +1,7 @@
 """Administration of the alert buffer: describe topics, add partitions, replay consumer groups.
 
 The functions here do the Kafka work and return data classes; ``brokerapp topics`` and
-``brokerapp replay`` in :mod:`brokerapp.cli` only format them.
+``brokerapp replay`` in :mod:`brokerapp.tools.cli` only format them.
 
 Semantics
 ---------

@@ -57,10 +57,10 @@ from urllib.parse import urlparse
 
 import httpx
 
-from brokerapp.settings import Settings
-from brokerapp.sql import sql_name
+from brokerapp.adapters.sql import sql_name
+from brokerapp.model.settings import Settings
 
-DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
 KAFKA_POM = DEPLOY_DIR / "kafka" / "pom.xml"
 KAFKA_LOG4J = DEPLOY_DIR / "kafka" / "log4j2.properties"
 APICURIO_POM = DEPLOY_DIR / "apicurio" / "pom.xml"

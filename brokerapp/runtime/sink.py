@@ -5,7 +5,7 @@ A sink worker (``faust -A agents.mariadb_sink worker`` or ``agents.cassandra_sin
 never holds back the other) runs one agent per table:
 
 =================  =============================  ==================================
-agent / table      reads                          rows (:mod:`brokerapp.candidates`)
+agent / table      reads                          rows (:mod:`brokerapp.domain.candidates`)
 =================  =============================  ==================================
 ``candidates``     ``candidates_topic``           the alert's and previous detections
 ``ss_candidates``  ``ss_candidates_topic``        the solar-system detection
@@ -27,7 +27,7 @@ no further than one more batch; killed meanwhile, it starts again from the last 
 offset, and the upserts make the rewrites harmless.
 
 A message that is not valid JSON or not a record of its table, and a row the database
-refuses (:class:`brokerapp.stores.StoreRejected`: found by writing the batch's rows one by
+refuses (:class:`brokerapp.adapters.stores.StoreRejected`: found by writing the batch's rows one by
 one), go to ``<topic_prefix><store>-sink-deadletter`` with the reason; the sink goes on.
 Status: ``/<store>-sink/`` and ``/<store>-sink/status.json``.
 """
@@ -44,19 +44,19 @@ from typing import Any
 
 import faust
 
-from brokerapp import dbschema
-from brokerapp.app import create_app
-from brokerapp.branch import BranchRuntime, add_status_pages
-from brokerapp.candidates import (
+from brokerapp.adapters import dbschema
+from brokerapp.adapters.stores import StoreRejected, StoreUnavailable, open_store
+from brokerapp.domain.candidates import (
     CandidateError,
     annotation_rows,
     candidate_rows,
     object_row,
     ss_candidate_rows,
 )
-from brokerapp.gateway import ORIGIN_TIMESTAMP, LatencyWindow, backoff_delay
-from brokerapp.settings import Settings
-from brokerapp.stores import StoreRejected, StoreUnavailable, open_store
+from brokerapp.domain.remap import ORIGIN_TIMESTAMP, LatencyWindow, backoff_delay
+from brokerapp.model.settings import Settings
+from brokerapp.runtime.app import create_app
+from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 
 __all__ = [
     "SINK_TABLES",
@@ -103,7 +103,7 @@ SINK_TABLES = (
     SinkTable("annotations", "annotations_topic", annotation_rows),
     SinkTable("objects", "objects_topic", lambda update: [object_row(update)], immutable=False),
 )
-"""Every table of :mod:`brokerapp.dbschema` with where its rows come from."""
+"""Every table of :mod:`brokerapp.adapters.dbschema` with where its rows come from."""
 
 
 def rows_of(table: SinkTable, value: bytes | None) -> list[dict]:

@@ -29,7 +29,7 @@ Previous detections are read with the same survey accessors as the alert's own d
 a ZTF ``prv_candidates`` entry has the fields of ``candidate``, an LSST ``prvDiaSources``
 entry those of ``diaSource``. Non-finite numbers become None, so every record is valid JSON.
 
-The row functions give the rows of the tables :mod:`brokerapp.dbschema` describes:
+The row functions give the rows of the tables :mod:`brokerapp.adapters.dbschema` describes:
 ``candidates`` (the alert's detection and its previous ones: upserts keyed on candidate ID,
 so the same detection seen in many alerts is one row), ``ss_candidates``, ``annotations``
 (from either annotation record on ``annotations_topic``) and ``objects`` (from an
@@ -43,8 +43,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from brokerapp.processors import Alert
-from brokerapp.profiles import SurveyProfile
+from brokerapp.domain.processors import Alert
+from brokerapp.model.profiles import SurveyProfile
 
 __all__ = [
     "CandidateError",
@@ -395,7 +395,7 @@ def object_update(statistics: Mapping[str, Any], alert_id: int) -> dict:
     Parameters
     ----------
     statistics : mapping
-        :func:`brokerapp.history.object_statistics` of the object's history.
+        :func:`brokerapp.domain.history.object_statistics` of the object's history.
     alert_id : int
         The alert whose candidate led to this update.
 

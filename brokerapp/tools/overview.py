@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from brokerapp.settings import Settings
+from brokerapp.model.settings import Settings
 
 __all__ = ["metrics_text", "render_overview", "serve", "summarise", "workers"]
 

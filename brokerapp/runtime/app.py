@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 
-from brokerapp.settings import Settings, load_settings
+from brokerapp.model.settings import Settings, load_settings
 
 
 def kafka_url(bootstrap: str) -> str:

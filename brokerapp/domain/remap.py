@@ -5,7 +5,7 @@ The gateway consumes the upstream daily alert topics and republishes every alert
 module holds the decisions the agent makes per message, free of Kafka, HTTP and asyncio, so
 they can be tested on plain bytes; the agent does the I/O around them.
 
-Two upstream framings are mirrored (see :mod:`brokerapp.codecs` for the formats):
+Two upstream framings are mirrored (see :mod:`brokerapp.wire.codecs` for the formats):
 
 ``confluent``
     The upstream schema ID (:func:`upstream_schema_id`) is looked up in a
@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from brokerapp.codecs import (
+from brokerapp.wire.codecs import (
     CONFLUENT_HEADER_SIZE,
     MAX_SCHEMA_ID,
     DecodeError,

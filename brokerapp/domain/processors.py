@@ -58,7 +58,7 @@ Chain files (TOML)
 
 Registry and plugins
     :func:`processor_classes` maps registry names to classes: the built-ins below and every
-    entry point of the group ``brokerapp.processors`` (:data:`ENTRY_POINT_GROUP`) of the
+    entry point of the group ``brokerapp.domain.processors`` (:data:`ENTRY_POINT_GROUP`) of the
     installed distributions, e.g. in a plugin's ``pyproject.toml``::
 
         [project.entry-points."brokerapp.processors"]
@@ -76,7 +76,7 @@ Built-in processors
         Drops alerts fainter than ``max_mag`` (``AlertView.magnitude``), outside ``bands``
         (when given), or without a magnitude (unless ``keep_missing``).
     ``annotate_view`` (:class:`AnnotateView`)
-        Annotates alerts with a few :class:`~brokerapp.profiles.AlertView` fields (``survey``,
+        Annotates alerts with a few :class:`~brokerapp.model.profiles.AlertView` fields (``survey``,
         ``band``, ``magnitude``, ``n_previous`` unless ``fields`` says otherwise).
 """
 
@@ -95,7 +95,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
 
-from brokerapp.profiles import AlertView, SurveyProfile, is_missing, profile_for
+from brokerapp.model.profiles import AlertView, SurveyProfile, is_missing, profile_for
 
 __all__ = [
     "CatalogueMatch",
@@ -175,10 +175,10 @@ class Alert:
 
         Raises
         ------
-        brokerapp.profiles.UnknownSurveyError
+        brokerapp.model.profiles.UnknownSurveyError
             If the record is neither a ZTF nor an LSST alert.
         """
-        from brokerapp.profiles import profile_for
+        from brokerapp.model.profiles import profile_for
 
         profile = profile_for(record)
         return cls(record, profile, profile.view(record), schema_id)
@@ -448,14 +448,14 @@ def is_solar_system(record: Mapping[str, Any]) -> bool:
     -------
     bool
         ZTF: ``candidate.ssdistnr``, ``ssmagnr`` and ``ssnamenr`` are all set (none is None,
-        ``-999.0`` or ``"null"``, see :func:`brokerapp.profiles.is_missing`). LSST: a
+        ``-999.0`` or ``"null"``, see :func:`brokerapp.model.profiles.is_missing`). LSST: a
         ``diaSource.ssObjectId`` that is neither null nor 0, or a non-null ``ssSource``
         record (schemas 8.0 on), or a non-null ``ssObject`` record with a ``ssObjectId``
         neither null nor 0 (schemas before 8.0).
 
     Raises
     ------
-    brokerapp.profiles.UnknownSurveyError
+    brokerapp.model.profiles.UnknownSurveyError
         If the record is neither a ZTF nor an LSST alert.
     """
     survey = profile_for(record).survey
@@ -570,12 +570,12 @@ class MagnitudeCut(AlertProcessor):
 
 
 DEFAULT_VIEW_FIELDS = ("survey", "band", "magnitude", "n_previous")
-"""The :class:`~brokerapp.profiles.AlertView` fields :class:`AnnotateView` copies by default."""
+"""The :class:`~brokerapp.model.profiles.AlertView` fields that :class:`AnnotateView` copies."""
 _VIEW_FIELDS = tuple(f.name for f in dataclasses.fields(AlertView))
 
 
 class AnnotateView(AlertProcessor):
-    """Annotate alerts with some fields of their :class:`~brokerapp.profiles.AlertView`.
+    """Annotate alerts with some fields of their :class:`~brokerapp.model.profiles.AlertView`.
 
     Parameters
     ----------
@@ -667,9 +667,10 @@ class EmitAnnotations(AlertProcessor):
 class CatalogueMatch(AlertProcessor):
     """Annotate alerts with their nearest sources in a static catalogue.
 
-    The catalogue (CSV, FITS, VOTable or Parquet, :func:`brokerapp.watchlists.load_catalogue`)
+    The catalogue (CSV, FITS, VOTable or Parquet,
+    :func:`brokerapp.domain.watchlists.load_catalogue`)
     is read once, when the chain is loaded, into a declination-zone index of numpy arrays
-    (:class:`brokerapp.zones.CatalogueIndex`, in memory, about 40 bytes a source: it never
+    (:class:`brokerapp.domain.zones.CatalogueIndex`, in memory, about 40 bytes a source: it never
     changes while the chain runs).
     Each alert gets ``{"catalogue", "matches": [{"id", "separation_arcsec", <columns>}]}``
     with the ``k`` nearest sources within ``radius_arcsec`` (nearest first), or no
@@ -710,8 +711,8 @@ class CatalogueMatch(AlertProcessor):
         super().__init__(**options)
         import numpy as np
 
-        from brokerapp.watchlists import WatchlistError, load_catalogue
-        from brokerapp.zones import CatalogueIndex
+        from brokerapp.domain.watchlists import WatchlistError, load_catalogue
+        from brokerapp.domain.zones import CatalogueIndex
 
         self.radius = _number(self.name, "radius_arcsec", radius_arcsec)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

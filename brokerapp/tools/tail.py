@@ -1,6 +1,6 @@
 """Watch alerts arrive: consume topics, decode each message once and summarise it in one line.
 
-The framing of each message is detected (:func:`brokerapp.codecs.detect_mode`): Confluent
+The framing of each message is detected (:func:`brokerapp.wire.codecs.detect_mode`): Confluent
 wire format is decoded with schemas fetched by ID from the registry (cached), Avro containers
 with their own header schema. Undecodable messages are counted and reported with the reason,
 never fatal. Used by the demo and by tests that check what reached a topic.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
 
-from brokerapp.codecs import ConfluentCodec, DecodeError, InlineCodec, SchemaCache, detect_mode
-from brokerapp.profiles import AlertView, view
-from brokerapp.registry import RegistryClient
+from brokerapp.adapters.registry import RegistryClient
+from brokerapp.model.profiles import AlertView, view
+from brokerapp.wire.codecs import ConfluentCodec, DecodeError, InlineCodec, SchemaCache, detect_mode
 
 
 @dataclass

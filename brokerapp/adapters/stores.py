@@ -10,9 +10,9 @@ with its requests bridged to asyncio futures) both offer::
     await store.dump("objects"), await store.count("objects")
     await store.close()
 
-Tables, keys and statements come from :mod:`brokerapp.dbschema`. Rows are dicts of every
+Tables, keys and statements come from :mod:`brokerapp.adapters.dbschema`. Rows are dicts of every
 column (missing nullable columns are None); :meth:`fetch` and :meth:`dump` return them in the
-table's order (:attr:`brokerapp.dbschema.Table.order`, e.g. object, then time, then
+table's order (:attr:`brokerapp.adapters.dbschema.Table.order`, e.g. object, then time, then
 candidate), the same in both stores.
 
 Failures come out as one of two exceptions, so a sink knows what to do with a batch:
@@ -43,10 +43,10 @@ from typing import Any
 
 import pymysql
 
-from brokerapp import dbschema
-from brokerapp.dbschema import MIGRATIONS_TABLE, Table
-from brokerapp.settings import Settings
-from brokerapp.sql import cql_name, sql_name
+from brokerapp.adapters import dbschema
+from brokerapp.adapters.dbschema import MIGRATIONS_TABLE, Table
+from brokerapp.adapters.sql import cql_name, sql_name
+from brokerapp.model.settings import Settings
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -185,7 +185,7 @@ class MariaDbStore:
         ----------
         settings : Settings
             ``mariadb_port``, ``mariadb_user``, ``mariadb_database``; the password is
-            :func:`brokerapp.services.local_mariadb_password`.
+            :func:`brokerapp.tools.services.local_mariadb_password`.
         timeout : float
             Seconds a connection attempt or a statement may take.
 
@@ -201,7 +201,7 @@ class MariaDbStore:
         """
         import aiomysql
 
-        from brokerapp.services import local_mariadb_password
+        from brokerapp.tools.services import local_mariadb_password
 
         try:
             async with asyncio.timeout(timeout):
@@ -328,7 +328,7 @@ class MariaDbStore:
         Parameters
         ----------
         table : str
-            One of :data:`brokerapp.dbschema.TABLES`.
+            One of :data:`brokerapp.adapters.dbschema.TABLES`.
         rows : sequence of mapping
             Column name -> value; a row already there (same primary key) is replaced.
 
@@ -370,10 +370,10 @@ class MariaDbStore:
         Parameters
         ----------
         table : str
-            One of :data:`brokerapp.dbschema.TABLES`.
+            One of :data:`brokerapp.adapters.dbschema.TABLES`.
         **equal
             Column = value, on key or indexed columns
-            (:attr:`brokerapp.dbschema.Table.lookup_columns`).
+            (:attr:`brokerapp.adapters.dbschema.Table.lookup_columns`).
 
         Returns
         -------
@@ -678,7 +678,7 @@ class CassandraStore:
         Parameters
         ----------
         table : str
-            One of :data:`brokerapp.dbschema.TABLES`.
+            One of :data:`brokerapp.adapters.dbschema.TABLES`.
         rows : sequence of mapping
             Column name -> value; a row already there (same primary key) is replaced.
 
@@ -720,7 +720,7 @@ class CassandraStore:
         Parameters
         ----------
         table : str
-            One of :data:`brokerapp.dbschema.TABLES`.
+            One of :data:`brokerapp.adapters.dbschema.TABLES`.
         **equal
             Column = value: the whole partition key (e.g. ``object_id``), optionally with a
             prefix of the clustering columns.

@@ -1,0 +1,59 @@
+"""The ``brokerapp`` command line: one module per command group, registered on :func:`main`.
+
+Settings are built once from ``BROKER_`` environment variables when the command starts and
+passed to every sub-command through the click context.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from brokerapp.model.settings import Settings, load_settings
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """LSST:UK alert broker."""
+    ctx.obj = load_settings()
+
+
+@main.command()
+@click.pass_obj
+def config(settings: Settings) -> None:
+    """Print the effective settings as JSON, secrets masked."""
+    click.echo(json.dumps(settings.masked(), indent=2, sort_keys=True))
+
+
+def _register() -> None:
+    """Add every command group to :func:`main`, explicitly (a test lists them)."""
+    from brokerapp.tools.cli import (
+        db,
+        filters,
+        overview,
+        produce,
+        services,
+        tail,
+        topics,
+        watchlist,
+    )
+
+    for command in (
+        services.services,
+        produce.produce,
+        tail.tail,
+        topics.topics,
+        topics.replay,
+        filters.filter_worker,
+        watchlist.watchlist,
+        watchlist.catalogue,
+        overview.overview,
+        db.db,
+        db.object_command,
+    ):
+        main.add_command(command)
+
+
+_register()
