@@ -501,8 +501,10 @@ def raw_candidate_update(sample: Sample, appended_ms: float) -> dict:
     }
 
 
-def close_to(got: Any, expected: Any, rel: float = 1e-9, where: str = "") -> None:
-    """Assert that two JSON-like values are equal, floats to a relative tolerance.
+def close_to(
+    got: Any, expected: Any, rel: float = 1e-9, where: str = "", abs_tol: float = 1e-12
+) -> None:
+    """Assert that two JSON-like values are equal, floats to a relative (or absolute) tolerance.
 
     Raises
     ------
@@ -510,18 +512,18 @@ def close_to(got: Any, expected: Any, rel: float = 1e-9, where: str = "") -> Non
         Naming the path of the first difference.
     """
     if isinstance(expected, float) and isinstance(got, int | float):
-        same = math.isclose(got, expected, rel_tol=rel, abs_tol=1e-12)
+        same = math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol)
         assert same, f"{where}: {got} != {expected}"
     elif isinstance(expected, Mapping):
         assert isinstance(got, Mapping), f"{where}: {got!r} is not a mapping"
         assert set(got) == set(expected), f"{where}: keys {sorted(got)} != {sorted(expected)}"
         for key in expected:
-            close_to(got[key], expected[key], rel, f"{where}.{key}")
+            close_to(got[key], expected[key], rel, f"{where}.{key}", abs_tol)
     elif isinstance(expected, list | tuple):
         assert isinstance(got, list | tuple), f"{where}: {got!r} is not a list"
         assert len(got) == len(expected), f"{where}: {len(got)} items != {len(expected)}"
         for i, (a, b) in enumerate(zip(got, expected, strict=True)):
-            close_to(a, b, rel, f"{where}[{i}]")
+            close_to(a, b, rel, f"{where}[{i}]", abs_tol)
     else:
         assert got == expected, f"{where}: {got!r} != {expected!r}"
 
