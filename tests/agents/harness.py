@@ -51,6 +51,7 @@ __all__ = [
     "DATA",
     "AgentFeed",
     "CapturingProducer",
+    "MemoryStore",
     "Sample",
     "SchemaRegistryStandIn",
     "Sent",
@@ -292,6 +293,60 @@ def prepare(app: faust.App) -> CapturingProducer:
     producer = CapturingProducer(app.transport)
     app.producer = producer
     return producer
+
+
+# ---------------------------------------------------------------------------- store stand-in
+
+
+ROW_KEYS = {
+    "candidates": ("candidate_id",),
+    "ss_candidates": ("candidate_id",),
+    "annotations": ("alert_id", "source", "entry"),
+    "objects": ("object_id",),
+}
+"""What identifies a row of each table the sinks fill (written by hand from the schema docs)."""
+
+
+class MemoryStore:
+    """An in-memory store with the methods a database sink calls (``upsert``, ``close``).
+
+    MariaDB and Cassandra are servers: the real stores are covered by the integration tests
+    (``tests/integration/test_stores.py``, ``test_objects_sinks.py``). Here an upsert replaces
+    the row with the same key (:data:`ROW_KEYS`), as theirs do.
+
+    Parameters
+    ----------
+    refuse : callable, optional
+        ``refuse(table, row)`` true for a row the store refuses (``rejected`` is raised, the
+        sink's :class:`StoreRejected`); the batch holding it is then refused whole, as a
+        database refuses a transaction.
+    rejected : type of Exception
+        The exception a refused batch raises.
+    """
+
+    def __init__(self, refuse: Any = None, rejected: type[Exception] = ValueError):
+        self.tables: dict[str, dict[tuple, dict]] = defaultdict(dict)
+        self.batches: list[tuple[str, int]] = []
+        self.closed = False
+        self._refuse = refuse
+        self._rejected = rejected
+
+    async def upsert(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Store one batch of rows of ``table``, or refuse it whole."""
+        rows = [dict(row) for row in rows]
+        if self._refuse is not None and any(self._refuse(table, row) for row in rows):
+            raise self._rejected(f"{table}: a row is refused")
+        self.batches.append((table, len(rows)))
+        for row in rows:
+            self.tables[table][tuple(row[c] for c in ROW_KEYS[table])] = row
+
+    async def close(self) -> None:
+        """Mark the store closed."""
+        self.closed = True
+
+    def rows(self, table: str) -> list[dict]:
+        """Return the stored rows of ``table``, in key order."""
+        return [self.tables[table][key] for key in sorted(self.tables[table])]
 
 
 # ----------------------------------------------------------------------------- feeding

@@ -1,0 +1,14 @@
+"""The MariaDB sink agents in memory (the cases are in :mod:`sink_cases`).
+
+The store is an in-memory object with the methods the sink calls, since MariaDB is a server:
+``tests/integration/test_stores.py`` and ``test_objects_sinks.py`` cover the real one.
+"""
+
+from agents import mariadb_sink
+
+from .sink_cases import SinkCases
+
+
+class TestMariadbSink(SinkCases):
+    module = mariadb_sink
+    kind = "mariadb"
