@@ -352,24 +352,42 @@ class MemoryStore:
 # ----------------------------------------------------------------------------- feeding
 
 
-class _FeedChannel(faust.Channel):
-    """An in-memory channel that says when its reader is waiting for the next message."""
+class _FeedState:
+    """What the clones of one feed channel share: whether the agent waits, on which queue."""
 
-    def __init__(self, *args: Any, waiting: asyncio.Event | None = None, **kwargs: Any):
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+        self.reader: _FeedChannel | None = None
+
+
+class _FeedChannel(faust.Channel):
+    """An in-memory channel that says when its reader is waiting for the next message.
+
+    The agent's stream reads a clone of it (Faust subscribes an iterator clone per reader
+    and puts each message on the clones' queues); the clones share one :class:`_FeedState`.
+    """
+
+    def __init__(self, *args: Any, state: _FeedState | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.waiting = waiting if waiting is not None else asyncio.Event()
+        self.state = state if state is not None else _FeedState()
 
     def _clone_args(self) -> Mapping:
-        return {**super()._clone_args(), "waiting": self.waiting}
+        return {**super()._clone_args(), "state": self.state}
 
     async def __anext__(self) -> Any:
         # The stream asks here only when its queue is empty: the agent is done with all it
         # was given.
-        self.waiting.set()
+        self.state.reader = self
+        self.state.waiting.set()
         try:
             return await super().__anext__()
         finally:
-            self.waiting.clear()
+            self.state.waiting.clear()
+
+    def drained(self) -> bool:
+        """Whether the reader waits for a message and none is queued for it."""
+        reader = self.state.reader
+        return reader is not None and self.state.waiting.is_set() and reader.queue.empty()
 
 
 class AgentFeed:
@@ -418,7 +436,7 @@ class AgentFeed:
             crash = getattr(self.context, "_crash_reason", None)
             if crash is not None:
                 raise AssertionError(f"the agent crashed: {crash!r}") from crash
-            if self.channel.waiting.is_set() and self.channel.queue.empty():
+            if self.channel.drained():
                 return
             assert time.monotonic() < deadline, "the agent did not finish its input in time"
             await asyncio.sleep(0.001)
