@@ -13,6 +13,8 @@ and table code in between. Nothing here talks to Kafka, a registry or a database
   one call the branches make), installed in place of the registry client by the
   ``registry`` fixture of ``conftest.py``. A registry is a server: the integration tests
   cover the real one (``tests/integration/test_registry.py``, ``test_branches.py``).
+- :class:`MemoryStore` has the methods a database sink calls (``upsert``, ``close``): the
+  sink tests install it in place of MariaDB and Cassandra, which are servers too.
 - :class:`AgentFeed` puts messages into a running test context and :meth:`AgentFeed.drain`
   waits until the agent has finished with all of them (it is back waiting for input).
 
@@ -24,6 +26,19 @@ writes to ``alerts`` (magic byte 0, big-endian 4-byte schema ID, bare Avro body)
 Expected values in the tests come from these raw records or are written by hand; the helpers
 at the end (:func:`ztf_solar`, :func:`raw_detection` ...) read raw fields only and import
 nothing from the code under test.
+
+A branch's test, whole (``settings`` and ``registry`` are fixtures of ``conftest.py``)::
+
+    async def test_split(settings, registry):
+        app = build(settings)                 # agents.<branch>.build, tables in memory
+        sent = prepare(app)                   # finalize, resume, capture sends
+        async with run_agent(app, "process") as feed:
+            for sample in samples("ztf"):
+                await feed.put(registry.frame_sample(sample), key=object_key(sample))
+        assert len(sent.on("alerts-solar")) == 11   # leaving the block drained the agent
+
+Two agents joined by a topic run one after the other: feed the second what the first sent
+(:meth:`AgentFeed.put_sent`). ``pytest tests/agents`` runs the whole tier in seconds.
 """
 
 from __future__ import annotations
@@ -56,7 +71,9 @@ __all__ = [
     "SchemaRegistryStandIn",
     "Sent",
     "close_to",
+    "ROW_KEYS",
     "header",
+    "is_solar",
     "lsst_solar",
     "object_key",
     "prepare",
@@ -132,11 +149,6 @@ def _deep_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_deep_copy(v) for v in value]
     return value
-
-
-def json_copy(value: Any) -> Any:
-    """Return ``value`` after a JSON round trip (what a JSON consumer of it reads)."""
-    return json.loads(json.dumps(value))
 
 
 # ----------------------------------------------------------------------- registry stand-in
@@ -599,11 +611,3 @@ def close_to(
             close_to(a, b, rel, f"{where}[{i}]", abs_tol)
     else:
         assert got == expected, f"{where}: {got!r} != {expected!r}"
-
-
-def by_key(messages: Iterable[Sent]) -> dict[bytes | None, list[Sent]]:
-    """Group sent messages by key, in send order."""
-    out: dict[bytes | None, list[Sent]] = defaultdict(list)
-    for message in messages:
-        out[message.key].append(message)
-    return out

@@ -95,3 +95,20 @@ async def test_a_nan_position_is_dead_lettered_with_its_reason_and_the_rest_goes
     assert header(dead, "origin-offset") == b"0"
     assert [m.key for m in sent.on("candidates")] == [object_key(good)]
     assert app.status()["deadlettered_by_kind"] == {"CandidateError": 1}
+
+
+async def test_a_non_solar_alert_of_no_object_is_dead_lettered(settings, registry):
+    app = build(settings)
+    sent = prepare(app)
+    sample = next(s for s in samples("lsst") if not is_solar(s))
+    sample.record["diaSource"]["diaObjectId"] = 0  # Rubin's "no object"
+    sample.record["diaObject"] = None
+    value = registry.frame_sample(sample)
+    async with run_agent(app, "nonsolar") as feed:
+        await feed.put(value, key=b"k")
+    (dead,) = sent.on("candidates-deadletter")
+    assert dead.value == value
+    assert header(dead, "error-reason") == (
+        f"alert {sample.record['diaSourceId']} names no object".encode()
+    )
+    assert sent.on("candidates") == []
