@@ -12,4 +12,4 @@ stop() { [ "$started_here" = 1 ] && $PYTHON -m brokerapp services down || true; 
 trap stop EXIT
 $PYTHON -m brokerapp services up --upstream --databases
 
-$PYTHON -m pytest -q -p no:cacheprovider tests "$@"
+$PYTHON -m pytest -q -p no:cacheprovider --need-servers tests "$@"

@@ -13,8 +13,11 @@ brokers as bootstrap. While the upstream is fed, the broker leading most of the 
 partitions is killed with SIGKILL, left down for ``DOWN_SECONDS``, and started again. Checks:
 both workers went on mirroring and splitting while it was down (producers and consumers
 carry on), every alert is in the buffer and in exactly its solar/non-solar stream, nothing
-dead-lettered, and every partition is back to three in-sync replicas. Topics the workers
-created themselves are listed with their replication factor.
+dead-lettered, and every partition is back to three in-sync replicas. The kill itself is
+checked, not assumed: the broker's process is gone, and while it is down every partition it
+holds a replica of has it out of its in-sync replicas (the ISR shrinks once the controller
+notices, within the broker session time-out, which ``DOWN_SECONDS`` exceeds). Topics the
+workers created themselves are listed with their replication factor.
 """
 
 from __future__ import annotations
@@ -89,6 +92,42 @@ def _under_replicated(admin: AdminClient, prefix: str) -> list[str]:
     ]
 
 
+def _partitions_on(admin: AdminClient, prefix: str, broker: int) -> set[tuple[str, int]]:
+    """Return the run's partitions that have a replica on ``broker``."""
+    metadata = admin.list_topics(timeout=30).topics
+    return {
+        (name, p.id)
+        for name, topic in metadata.items()
+        if name.startswith(prefix)
+        for p in topic.partitions.values()
+        if broker in p.replicas
+    }
+
+
+def _without(
+    admin: AdminClient, partitions: set[tuple[str, int]], broker: int
+) -> set[tuple[str, int]]:
+    """Return those of ``partitions`` whose in-sync replicas leave ``broker`` out."""
+    metadata = admin.list_topics(timeout=30).topics
+    return {
+        (name, pid)
+        for name, pid in partitions
+        if name in metadata
+        and pid in metadata[name].partitions
+        and broker not in metadata[name].partitions[pid].isrs
+    }
+
+
+def _process_alive(pid: int) -> bool:
+    """Return whether a process with this pid still runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 def run(options: Any, settings: Any) -> Result:
     """Run scenario b; return its result."""
     result = Result("b", "kill one of three brokers mid-run, bring it back")
@@ -147,8 +186,17 @@ def run(options: Any, settings: Any) -> Result:
         victim_id = leaders.most_common(1)[0][0]
         victim = f"kafka-local-{victim_id}"
         before = (gateway.status()["mirrored"], ssfilter.status()["received"])
+        victim_pid = cluster.pid(victim)
         cluster.stop(victim, sig=signal.SIGKILL)
         killed_at = time.monotonic()
+        gone = victim_pid is not None and not _process_alive(victim_pid)
+        result.check(
+            gone,
+            f"{victim} (pid {victim_pid}) is gone after SIGKILL"
+            if gone
+            else f"{victim} (pid {victim_pid}) still running after SIGKILL",
+        )
+        victim_partitions = _partitions_on(admin, r.prefix, victim_id)
         say(
             f"b: killed {victim} (SIGKILL), leader of {leaders[victim_id]} of the run's "
             f"{sum(leaders.values())} partitions; gateway had mirrored {before[0]}, "
@@ -162,7 +210,13 @@ def run(options: Any, settings: Any) -> Result:
             f"{during[0] - before[0]} and ssfilter received {during[1] - before[1]} more",
         )
         under = _under_replicated(admin, r.prefix)
+        missing = _without(admin, victim_partitions, victim_id)
         say(f"b: {len(under)} partition(s) of the run under-replicated while it is down")
+        result.check(
+            bool(victim_partitions) and missing == victim_partitions,
+            f"while {victim} is down, {len(missing)} of the {len(victim_partitions)} partitions "
+            f"it holds have it out of their ISR ({len(under)} under-replicated in all)",
+        )
         node = next(n for n in cluster.kafka_nodes("local", 3) if n.name == victim)
         cluster.start(node)
         cluster.wait_ready([node])

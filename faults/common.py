@@ -159,9 +159,6 @@ class Result:
         Extra copies in the Kafka output topics (expected after kill -9: at least once).
     failures : list of str
         Checks that failed (any makes the verdict FAIL).
-    gaps : list of str
-        Requirements of the issue the broker does not meet although nothing was lost (the
-        verdict is then ``PASS*``, which does not fail the run).
     notes : list of str
         Details printed under the table.
     """
@@ -174,7 +171,6 @@ class Result:
     lost: int = 0
     duplicated: int = 0
     failures: list[str] = field(default_factory=list)
-    gaps: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -194,10 +190,8 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        """``FAIL`` when anything was lost or a check failed, else ``PASS`` (``PASS*``: gaps)."""
-        if self.lost or self.failures:
-            return "FAIL"
-        return "PASS*" if self.gaps else "PASS"
+        """``FAIL`` when anything was lost or a check failed, else ``PASS``."""
+        return "FAIL" if self.lost or self.failures else "PASS"
 
 
 # ----------------------------------------------------------------------------- the input

@@ -19,13 +19,27 @@ topic with an ``error-reason`` header, and nowhere else:
                     flips that still decode (a changed number, say) are drawn again;
 ``magic-byte``      the first byte not 0;
 ``unknown-schema``  a schema ID the registry does not know;
-``garbage``         random bytes of random length (empty included), not framed.
+``garbage``         random bytes of random length (empty included), a quarter of them with
+                    a zero first byte (so framed, with a random schema ID).
+
+Each must be in ssfilter's dead-letter topic (the first worker that reads the buffer) with
+an ``error-reason`` that fits what its bytes are, decided here from the bytes alone: a bad
+frame (``magic byte``, ``shorter than``), a schema ID the registry does not know, or a body
+that does not decode with the schema its ID names.
 
 *invalid values* -- valid Avro with physically impossible values, each under a fresh alert
-ID: ``nan-coordinates`` (ra and dec NaN), ``out-of-range-coordinates`` (ra outside [0, 360)
-or dec outside [-90, 90]), ``huge-values`` (magnitudes or fluxes and their errors 1e308).
-Each must be found somewhere (an output or a dead-letter topic with a reason); where they
-went is reported per kind, and those no worker dead-letters are listed as gaps.
+ID: ``nan-coordinates`` (ra and dec NaN), ``out-of-range-coordinates`` (ra outside [0, 360]
+or dec outside [-90, 90]), ``non-finite-photometry`` (the magnitude or flux infinite). Each
+must be dead-lettered by every worker that reads the field (:data:`READERS`: candidates,
+crossmatch and watchlist read the position, candidates the photometry) with the field named
+in the reason, and be in none of their outputs.
+
+*extreme but valid* -- ``extreme-valid``: real values at the edges (:data:`EXTREMES`: a
+signal-to-noise 0.02 detection, negative and tiny fluxes, the poles, RA 0 and 360), each
+under a fresh alert ID. They are good alerts: each must get its CandidateUpdate and be
+dead-lettered by nobody.
+
+Every mutated message is judged one by one; any that is not where it must be is a ``FAIL``.
 
 Checks: every worker answers its status page and none exits, throughout; every good alert in
 its stream, with a CandidateUpdate, and (non-solar) a crossmatch annotation; no good alert
@@ -63,7 +77,29 @@ from faults.common import (
 __all__ = ["INVALID", "UNDECODABLE", "run"]
 
 UNDECODABLE = ("truncated", "bit-flip", "magic-byte", "unknown-schema", "garbage")
-INVALID = ("nan-coordinates", "out-of-range-coordinates", "huge-values")
+INVALID = ("nan-coordinates", "out-of-range-coordinates", "non-finite-photometry")
+EXTREME = "extreme-valid"
+#: Which workers read each invalid field, so must refuse it (their dead-letter topic, with the
+#: field named in the reason); ssfilter reads only the solar-system fields and forwards them.
+READERS = {
+    "nan-coordinates": ("candidates", "crossmatch", "watchlist"),
+    "out-of-range-coordinates": ("candidates", "crossmatch", "watchlist"),
+    "non-finite-photometry": ("candidates",),
+}
+#: The field names a reason must contain for each invalid kind (one of them).
+FIELDS = {
+    "nan-coordinates": ("ra", "dec"),
+    "out-of-range-coordinates": ("ra", "dec"),
+    "non-finite-photometry": ("mag", "flux"),
+}
+#: Dead-letter reasons that fit an undecodable message, by what its bytes are (decided from
+#: the bytes here, independently of the broker): a bad frame, a schema ID the registry does
+#: not know, or a body that does not decode with the schema it names.
+REASON_FITS = {
+    "frame": re.compile(r"magic byte|shorter than|neither Avro container nor Confluent"),
+    "schema": re.compile(r"unknown schema ID"),
+    "body": re.compile(r"truncated or corrupt Avro body|trailing bytes after record"),
+}
 WORKERS = ("ssfilter", "candidates", "crossmatch", "watchlist")
 #: Bit flips land in the first bytes of a message: the header and the alert's own fields.
 FLIP_SPAN = 5 + 1024
@@ -76,7 +112,13 @@ def _position_holder(record: dict) -> dict:
 
 
 def invalid_record(kind: str, alert: Injected, rng: random.Random) -> dict:
-    """Return a copy of the alert's record with impossible values of one kind."""
+    """Return a copy of the alert's record with impossible values of one kind.
+
+    ``non-finite-photometry`` makes the detection's magnitude (ZTF) or flux (LSST) infinite:
+    no instrument measures that. A huge value that is finite (a flux error of 1e3 nJy on a
+    12 nJy flux, a magnitude error of 60) is a real faint measurement, see
+    :func:`extreme_record`.
+    """
     record = dict(alert.record)
     key = "candidate" if "candidate" in record else "diaSource"
     holder = dict(record[key])
@@ -89,9 +131,55 @@ def invalid_record(kind: str, alert: Injected, rng: random.Random) -> dict:
         else:
             holder["dec"] = rng.choice([-95.0, 90.5, 1e6])
     else:
-        names = ("magpsf", "sigmapsf") if key == "candidate" else ("psfFlux", "psfFluxErr")
-        for name in names:
-            holder[name] = 1e308
+        name = "magpsf" if key == "candidate" else "psfFlux"
+        holder[name] = rng.choice([math.inf, -math.inf])
+    return record
+
+
+#: Extreme but valid values (each physically possible, each seen in real alerts): a faint
+#: detection with a huge error, a negative and a tiny difference flux, the poles, RA at both
+#: ends of its range.
+EXTREMES = (
+    "huge-error",
+    "negative-flux",
+    "tiny-flux",
+    "north-pole",
+    "south-pole",
+    "ra-zero",
+    "ra-360",
+)
+
+
+def extreme_record(variant: str, alert: Injected) -> dict:
+    """Return a copy of the alert's record with one extreme but valid value."""
+    record = dict(alert.record)
+    key = "candidate" if "candidate" in record else "diaSource"
+    holder = dict(record[key])
+    record[key] = holder
+    ztf = key == "candidate"
+    if variant == "huge-error":
+        if ztf:
+            holder["sigmapsf"] = 63.37  # the magnitude error of a S/N 0.02 detection
+        else:
+            holder["psfFlux"], holder["psfFluxErr"] = 12.35, 720.6  # a real Rubin 7.4 source
+    elif variant == "negative-flux":
+        if ztf:
+            holder["isdiffpos"] = "f"  # ZTF: a negative difference, magnitude of its size
+        else:
+            holder["psfFlux"] = -1523.0
+    elif variant == "tiny-flux":
+        if ztf:
+            holder["magpsf"], holder["sigmapsf"] = 24.9, 1.5
+        else:
+            holder["psfFlux"], holder["psfFluxErr"] = 1e-3, 250.0
+    elif variant == "north-pole":
+        holder["dec"] = 90.0
+    elif variant == "south-pole":
+        holder["dec"] = -90.0
+    elif variant == "ra-zero":
+        holder["ra"] = 0.0
+    else:
+        holder["ra"] = 360.0
     return record
 
 
@@ -132,21 +220,23 @@ class Mutator:
                 value = b"\x00" + rng.choice(self.unknown_ids).to_bytes(4, "big") + good[5:]
             else:
                 value = rng.randbytes(rng.randrange(0, 4096))
-                if value[:1] == b"\x00":  # framed garbage: an unknown ID, or a known one
-                    value = b"\x01" + value[1:]
+                if rng.random() < 0.25:  # framed garbage too: an unknown ID, or a known one
+                    value = b"\x00" + value[1:]
             if self.ids.record(value) is None:
                 return value
             self.redrawn += 1
         raise RuntimeError(f"no undecodable {kind} mutation found")
 
 
-def build(r: Run, good: list[Injected], count: int) -> tuple[list[Message], dict[int, str]]:
-    """Return the shuffled stream (good and mutated) and the kind of each mutated seq."""
+def build(
+    r: Run, good: list[Injected], count: int
+) -> tuple[list[Message], dict[int, str], dict[int, Injected]]:
+    """Return the shuffled stream, the kind of each mutated seq and the extreme-valid alerts."""
     ids = AlertIds(r.settings.registry_url)
     messages = r.local_messages(good, r.topics["alerts"])
     good_values = [m.value for m in messages]
     mutator = Mutator(ids)
-    kinds = UNDECODABLE + INVALID
+    kinds = (*UNDECODABLE, *INVALID, EXTREME)
     kind_of: dict[int, str] = {}
     invalid: list[Injected] = []
     started = time.monotonic()
@@ -163,7 +253,12 @@ def build(r: Run, good: list[Injected], count: int) -> tuple[list[Message], dict
         else:
             alert = good[base]
             fresh = profile_for(alert.record).with_alert_id(alert.record, ID_BASE + seq)
-            record = invalid_record(kind, injected(seq, fresh, alert.schema), mutator.rng)
+            if kind == EXTREME:
+                variant = EXTREMES[n // len(kinds) % len(EXTREMES)]
+                kind_of[seq] = f"{EXTREME}:{variant}"
+                record = extreme_record(variant, injected(seq, fresh, alert.schema))
+            else:
+                record = invalid_record(kind, injected(seq, fresh, alert.schema), mutator.rng)
             invalid.append(injected(seq, record, alert.schema))
     for message, alert in zip(r.local_messages(invalid, r.topics["alerts"]), invalid, strict=True):
         message.headers.append(("fault-kind", kind_of[alert.seq].encode()))
@@ -173,7 +268,22 @@ def build(r: Run, good: list[Injected], count: int) -> tuple[list[Message], dict
         f"({mutator.redrawn} draws that still decoded were redrawn)"
     )
     random.Random(11).shuffle(messages)
-    return messages, kind_of
+    extremes = {a.seq: a for a in invalid if kind_of[a.seq].startswith(EXTREME)}
+    return messages, kind_of, extremes
+
+
+def reason_class(value: bytes, ids: AlertIds) -> str:
+    """Say what an undecodable message's bytes are: ``frame``, ``schema`` or ``body``.
+
+    Decided from the bytes and the registry, not by the broker: shorter than the 5-byte
+    Confluent header or a first byte other than 0 is a bad frame; a schema ID the registry
+    does not know is ``schema``; anything else is a body that does not decode.
+    """
+    if len(value) < 5 or value[0] != 0:
+        return "frame"
+    if ids.schema(int.from_bytes(value[1:5], "big")) is None:
+        return "schema"
+    return "body"
 
 
 def _gist(reason: str) -> str:
@@ -196,7 +306,7 @@ def run(options: Any, settings: Any) -> Result:
         good = make_alerts(options.alerts)
         say(f"d: prefix {r.prefix}; {len(good)} good alerts, {options.mutated} mutated")
         r.write_crossmatch_chain(good)
-        messages, kind_of = build(r, good, options.mutated)
+        messages, kind_of, extremes = build(r, good, options.mutated)
         result.injected = len(messages)
         for name in WORKERS:
             r.worker(name)
@@ -230,7 +340,7 @@ def run(options: Any, settings: Any) -> Result:
             "every worker answered its status page throughout"
             + (f" (not: {dict(down)})" if down else ""),
         )
-        check(r, good, kind_of, result)
+        check(r, good, kind_of, extremes, {m.seq: m.value for m in _seqs(messages)}, result)
         ok = result.verdict != "FAIL"
     except Exception as exc:  # noqa: BLE001 - reported as the scenario's failure
         result.failures.append(f"{type(exc).__name__}: {exc}")
@@ -240,7 +350,34 @@ def run(options: Any, settings: Any) -> Result:
     return result
 
 
-def check(r: Run, good: list[Injected], kind_of: dict[int, str], result: Result) -> None:
+def _seqs(messages: list[Message]) -> list[Any]:
+    """Return the undecodable messages with their fault-seq, as (seq, value) records."""
+    out = []
+    for m in messages:
+        seq = dict(m.headers).get("fault-seq")
+        if seq is not None:
+            out.append(_Sent(int(seq), m.value))
+    return out
+
+
+class _Sent:
+    """A mutated message as sent: its fault-seq and value."""
+
+    __slots__ = ("seq", "value")
+
+    def __init__(self, seq: int, value: bytes):
+        self.seq = seq
+        self.value = value
+
+
+def check(
+    r: Run,
+    good: list[Injected],
+    kind_of: dict[int, str],
+    extremes: dict[int, Injected],
+    values: dict[int, bytes],
+    result: Result,
+) -> None:
     """Read every output and dead-letter topic back and judge each message."""
     t = r.topics
     dead: dict[int, list[tuple[str, str]]] = defaultdict(list)
@@ -300,17 +437,24 @@ def check(r: Run, good: list[Injected], kind_of: dict[int, str], result: Result)
     result.check(not misrouted, f"{len(misrouted)} good alert(s) in the wrong stream")
     result.check(not dead_good, f"{len(dead_good)} good alert(s) dead-lettered {dead_good[:2]}")
 
-    # Undecodable: in ssfilter's dead letters (with a reason) and nowhere else.
+    # Undecodable: in ssfilter's dead letters with a reason that fits its bytes, nowhere else.
     found = set(streams["solar"]) | set(streams["nonsolar"]) | set(cands) | set(notes)
+    ids = AlertIds(r.settings.registry_url)
     reasons: dict[str, Counter] = defaultdict(Counter)
     lost_bad: list[int] = []
+    unfit: list[tuple[int, str, str, str]] = []
     leaked: list[int] = []
     for seq, kind in kind_of.items():
         if kind not in UNDECODABLE:
             continue
         places = dead.get(seq, [])
-        if not any(name == "ssfilter" for name, _ in places):
+        first = [reason for name, reason in places if name == "ssfilter"]
+        if not first:
             lost_bad.append(seq)
+        else:
+            want = reason_class(values[seq], ids)
+            if not REASON_FITS[want].search(first[0]):
+                unfit.append((seq, kind, want, first[0][:80]))
         for _name, reason in places:
             reasons[kind][_gist(reason)] += 1
         if seq in found:
@@ -321,34 +465,64 @@ def check(r: Run, good: list[Injected], kind_of: dict[int, str], result: Result)
         f"undecodable in ssfilter's dead letters: {undecodable - len(lost_bad)}/{undecodable}"
         + (f", missing e.g. {[(s, kind_of[s]) for s in lost_bad[:4]]}" if lost_bad else ""),
     )
+    result.check(
+        not unfit,
+        f"undecodable with a reason that fits the bytes: {undecodable - len(lost_bad) - len(unfit)}"
+        f"/{undecodable - len(lost_bad)}" + (f", not e.g. {unfit[:3]}" if unfit else ""),
+    )
     result.check(not leaked, f"{len(leaked)} undecodable message(s) in an output topic")
     for kind in UNDECODABLE:
         common = ", ".join(f"{n}x '{reason}'" for reason, n in reasons[kind].most_common(3))
         result.note(f"{kind}: {common}")
 
-    # Invalid values: found somewhere; where, per kind.
+    # Invalid values: refused by every worker that reads the field, the field named; no output.
     lost_invalid: list[int] = []
     for kind in INVALID:
         seqs = [s for s, k in kind_of.items() if k == kind]
-        where: Counter = Counter()
-        passed = 0
+        missing: Counter = Counter()
+        unnamed: list[tuple[int, str, str]] = []
+        forwarded = 0
         for seq in seqs:
-            places = {name for name, _ in dead.get(seq, [])}
-            where.update(places)
-            if not places and seq not in found:
+            by = {name: reason for name, reason in dead.get(seq, [])}
+            bad = False
+            for reader in READERS[kind]:
+                if reader not in by:
+                    missing[reader] += 1
+                    bad = True
+                elif not any(re.search(rf"\b{f}", by[reader]) for f in FIELDS[kind]):
+                    unnamed.append((seq, reader, by[reader][:80]))
+                    bad = True
+            if seq in cands or seq in notes:
+                forwarded += 1
+                bad = True
+            if bad:
                 lost_invalid.append(seq)
-            if not places:
-                passed += 1
-        stored = sum(1 for s in seqs if s in cands)
-        detail = ", ".join(f"{n} by {w}" for w, n in sorted(where.items())) or "none"
-        result.note(
-            f"{kind}: {len(seqs)} sent; dead-lettered {detail}; {stored} became "
-            f"CandidateUpdates; {passed} dead-lettered by no worker"
+        readers = ", ".join(READERS[kind])
+        result.check(
+            not missing and not unnamed and not forwarded,
+            f"{kind}: {len(seqs)} sent, each dead-lettered by {readers} with the field named"
+            + (f"; not dead-lettered by {dict(missing)}" if missing else "")
+            + (f"; reason without the field e.g. {unnamed[:2]}" if unnamed else "")
+            + (f"; {forwarded} became a CandidateUpdate or annotation" if forwarded else ""),
         )
-        if passed:
-            result.gaps.append(f"{passed} {kind} alert(s) dead-lettered by no worker")
-    result.lost = len(lost_good) + len(lost_bad) + len(lost_invalid)
-    result.check(not lost_invalid, f"{len(lost_invalid)} invalid-value message(s) found nowhere")
+
+    # Extreme but valid: good alerts, so in their stream with a CandidateUpdate, no dead letter.
+    refused: list[tuple[int, str, Any]] = []
+    dropped: list[tuple[int, str]] = []
+    for seq, alert in extremes.items():
+        mine = "solar" if alert.solar else "nonsolar"
+        if seq in dead:
+            refused.append((seq, kind_of[seq], dead[seq][:1]))
+        if seq not in streams[mine] or seq not in cands:
+            dropped.append((seq, kind_of[seq]))
+    result.check(
+        not refused and not dropped,
+        f"extreme but valid: {len(extremes) - len(set(s for s, *_ in refused + dropped))}"
+        f"/{len(extremes)} stored as CandidateUpdates, dead-lettered by nobody"
+        + (f"; refused e.g. {refused[:2]}" if refused else "")
+        + (f"; missing e.g. {dropped[:3]}" if dropped else ""),
+    )
+    result.lost = len(lost_good) + len(lost_bad) + len(lost_invalid) + len(dropped)
     statuses = r.statuses()
     result.check(
         all(statuses.values()),

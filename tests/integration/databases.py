@@ -1,7 +1,8 @@
 """The real MariaDB and Cassandra in integration tests: are they up, and private stores.
 
 Tests skip (with the reason) when `services status` does not show both databases answering,
-so a Kafka-only `services up` still runs the rest of the tier. A test that writes tables gets
+so a Kafka-only `services up` still runs the rest of the tier; under `make test`, which starts
+them and passes ``--need-servers``, they fail instead. A test that writes tables gets
 its own MariaDB database and Cassandra keyspace (:func:`private_stores`): the broker account
 may not create databases (it has all privileges on `mariadb_database` only), so the database
 is created, granted to it and dropped through root's unix socket, as `services up` does for
@@ -24,16 +25,26 @@ from brokerapp.model.settings import Settings, load_settings
 from brokerapp.tools.services import Services
 
 
-def databases_or_skip() -> Services:
-    """Return the services when MariaDB and Cassandra both answer, else skip the test."""
+def databases_or_skip(config: pytest.Config) -> Services:
+    """Return the services when MariaDB and Cassandra both answer, else skip or fail the test.
+
+    Parameters
+    ----------
+    config : pytest.Config
+        The run's configuration: with ``--need-servers`` a database that is down fails the
+        test (``make test`` started it, so it crashed), otherwise it skips.
+    """
     svc = Services(load_settings())
     states = {state.name: state for state in svc.status()}
     down = [n for n in ("mariadb", "cassandra") if n not in states or not states[n].answering]
     if down:
-        pytest.skip(
+        reason = (
             f"{' and '.join(down)} not up: run `brokerapp services up --databases` first "
             "(`brokerapp services status` lists them)"
         )
+        if config.getoption("--need-servers"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     return svc
 
 

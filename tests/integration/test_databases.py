@@ -18,8 +18,8 @@ from .databases import cassandra_cluster, databases_or_skip
 
 
 @pytest.fixture(scope="module")
-def db_services():
-    return databases_or_skip()
+def db_services(request):
+    return databases_or_skip(request.config)
 
 
 def _mariadb(settings):

@@ -92,8 +92,8 @@ def _statistics(settings, detections):
 
 
 @pytest.fixture(scope="module")
-def db_services():
-    return databases_or_skip()
+def db_services(request):
+    return databases_or_skip(request.config)
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,8 @@ KINDS = ["mariadb", "cassandra"]
 
 
 @pytest.fixture(scope="module")
-def db_services():
-    return databases_or_skip()
+def db_services(request):
+    return databases_or_skip(request.config)
 
 
 @pytest.fixture
