@@ -35,7 +35,7 @@ from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
 from brokerapp.model.profiles import profile_for
 from brokerapp.model.settings import Settings
 from brokerapp.tools.produce import SourceAlert, load_files
-from brokerapp.tools.services import Services
+from brokerapp.tools.services import MARIADB_ACCOUNT_HOST, Services
 from tests.integration.workers import REPO, WorkerRun
 
 __all__ = [
@@ -981,8 +981,8 @@ class Run:
             with conn.cursor() as cur:
                 cur.execute(f"CREATE DATABASE `{self.database}`")
                 cur.execute(
-                    f"GRANT ALL PRIVILEGES ON `{self.database}`.* TO %s@'127.0.0.1'",
-                    (self.settings.mariadb_user,),
+                    f"GRANT ALL PRIVILEGES ON `{self.database}`.* TO %s@%s",
+                    (self.settings.mariadb_user, MARIADB_ACCOUNT_HOST),
                 )
             conn.commit()
         finally:

@@ -175,8 +175,8 @@ def run(options: Any, settings: Any) -> Result:
     result = Result("e", f"MariaDB, then Cassandra, down {options.outage_seconds:.0f} s each")
     r = Run("e", settings, keep=options.keep)
     proxies = {
-        "mariadb": TcpProxy("127.0.0.1", settings.mariadb_port),
-        "cassandra": TcpProxy("127.0.0.1", settings.cassandra_port),
+        "mariadb": TcpProxy(settings.mariadb_host, settings.mariadb_port),
+        "cassandra": TcpProxy(settings.cassandra_contact_points[0], settings.cassandra_port),
     }
     ok = False
     try:

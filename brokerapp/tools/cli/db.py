@@ -21,6 +21,7 @@ _STORE_KINDS = {
     "cassandra": ("cassandra",),
     "both": ("mariadb", "cassandra"),
 }
+"""What each ``--store`` choice names (the stores of :mod:`brokerapp.adapters.stores`)."""
 
 
 @db.command("migrate")
@@ -80,11 +81,7 @@ def db_status(settings: Settings) -> None:
     from brokerapp.adapters.dbschema import TABLES
     from brokerapp.adapters.stores import StoreUnavailable, open_store
 
-    where = {
-        "mariadb": f"database {settings.mariadb_database} on 127.0.0.1:{settings.mariadb_port}",
-        "cassandra": f"keyspace {settings.cassandra_keyspace} on "
-        f"127.0.0.1:{settings.cassandra_port}",
-    }
+    where = {kind: store_where(settings, kind) for kind in _STORE_KINDS["both"]}
 
     async def run() -> bool:
         ok = True
@@ -138,9 +135,7 @@ def object_command(
     """
     import asyncio
 
-    import pymysql
-
-    from brokerapp.adapters.stores import StoreUnavailable, open_store
+    from brokerapp.adapters.stores import StoreUnavailable, open_store, store_class
     from brokerapp.domain import lightcurve
 
     async def read() -> tuple[dict | None, list[dict]]:
@@ -162,7 +157,7 @@ def object_command(
     except StoreUnavailable as exc:
         click.echo(f"{store}: unavailable ({store_where(settings, store)}): {exc}", err=True)
         sys.exit(1)
-    except pymysql.err.OperationalError as exc:  # left through by the store: account, database
+    except store_class(store).setup_errors as exc:  # left through by the store: account, database
         click.echo(f"{store}: cannot read ({store_where(settings, store)}): {exc}", err=True)
         sys.exit(1)
     if obj is None and not rows:
