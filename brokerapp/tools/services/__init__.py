@@ -51,6 +51,7 @@ from brokerapp.tools.services.manager import (
     Services,
     local_mariadb_password,
 )
+from brokerapp.tools.services.probes import LOCAL_HOST
 from brokerapp.tools.services.process import (
     POLL_SECONDS,
     STOP_GRACE_SECONDS,
@@ -61,6 +62,7 @@ from brokerapp.tools.services.process import (
 
 __all__ = [
     "DATABASE_SERVICES",
+    "LOCAL_HOST",
     "MARIADB_ACCOUNT_HOST",
     "MAVEN_SERVERS",
     "POLL_SECONDS",
