@@ -37,11 +37,11 @@ def db_migrate(settings: Settings, store: str) -> None:
     """Create the keyspace (Cassandra) and apply the pending schema migrations.
 
     Prints the versions applied, or "up to date", per store; exits 1 if a store does not
-    answer.
+    answer or refuses the account.
     """
     import asyncio
 
-    from brokerapp.adapters.stores import StoreUnavailable, open_store
+    from brokerapp.adapters.stores import StoreUnavailable, open_store, store_class
 
     async def run() -> bool:
         ok = True
@@ -55,6 +55,12 @@ def db_migrate(settings: Settings, store: str) -> None:
                     await opened.close()
             except StoreUnavailable as exc:
                 click.echo(f"{kind}: unavailable: {exc}", err=True)
+                ok = False
+                continue
+            except store_class(kind).setup_errors as exc:  # account, database
+                click.echo(
+                    f"{kind}: cannot connect ({store_where(settings, kind)}): {exc}", err=True
+                )
                 ok = False
                 continue
             if applied:
@@ -74,12 +80,12 @@ def db_status(settings: Settings) -> None:
     """Print each store's schema version and the row count of each table.
 
     Counting a Cassandra table scans it: this is for development and tests, not for a
-    production-sized keyspace. Exits 1 if a store does not answer.
+    production-sized keyspace. Exits 1 if a store does not answer or refuses the account.
     """
     import asyncio
 
     from brokerapp.adapters.dbschema import TABLES
-    from brokerapp.adapters.stores import StoreUnavailable, open_store
+    from brokerapp.adapters.stores import StoreUnavailable, open_store, store_class
 
     where = {kind: store_where(settings, kind) for kind in _STORE_KINDS["both"]}
 
@@ -95,6 +101,10 @@ def db_status(settings: Settings) -> None:
                     await opened.close()
             except StoreUnavailable as exc:
                 click.echo(f"{kind}: unavailable ({where[kind]}): {exc}", err=True)
+                ok = False
+                continue
+            except store_class(kind).setup_errors as exc:  # account, database
+                click.echo(f"{kind}: cannot connect ({where[kind]}): {exc}", err=True)
                 ok = False
                 continue
             state = f"schema version {version}" if version else "not migrated (schema version 0)"
