@@ -144,7 +144,7 @@ def outage(
         held = (
             mariadb_keys(svc, r.database)
             if store == "mariadb"
-            else cassandra_keys(r.settings.cassandra_port, r.keyspace)
+            else cassandra_keys(r.settings, r.keyspace)
         )
     finally:
         proxy.up()
