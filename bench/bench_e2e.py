@@ -70,7 +70,7 @@ from brokerapp.domain.remap import alerts_topic_config
 from brokerapp.model.profiles import profile_for
 from brokerapp.model.settings import load_settings
 from brokerapp.tools.produce import Encoder, load_files
-from brokerapp.tools.services import Services
+from brokerapp.tools.services import MARIADB_ACCOUNT_HOST, Services
 from tests.integration.workers import REPO, WorkerRun
 
 DATA = REPO / "tests" / "data"
@@ -233,8 +233,8 @@ class Chain:
         with root.cursor() as cur:
             cur.execute(f"CREATE DATABASE {sql_name(self.database)}")
             cur.execute(
-                f"GRANT ALL PRIVILEGES ON {sql_name(self.database)}.* TO %s@'127.0.0.1'",
-                (self.settings.mariadb_user,),
+                f"GRANT ALL PRIVILEGES ON {sql_name(self.database)}.* TO %s@%s",
+                (self.settings.mariadb_user, MARIADB_ACCOUNT_HOST),
             )
         root.close()
         env = {**os.environ, **self.env}
@@ -327,7 +327,7 @@ class Chain:
         with root.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {sql_name(self.database)}")
         root.close()
-        cluster = Cluster(["127.0.0.1"], port=self.settings.cassandra_port)
+        cluster = Cluster(self.settings.cassandra_contact_points, port=self.settings.cassandra_port)
         try:
             cluster.connect().execute(
                 f"DROP KEYSPACE IF EXISTS {cql_name(self.prefix)}", timeout=120

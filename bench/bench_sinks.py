@@ -34,7 +34,7 @@ from cassandra.cluster import Cluster
 from brokerapp.adapters.sql import cql_name, sql_name
 from brokerapp.adapters.stores import open_store
 from brokerapp.model.settings import load_settings
-from brokerapp.tools.services import Services
+from brokerapp.tools.services import MARIADB_ACCOUNT_HOST, Services
 
 NAME = "bench_sinks"
 
@@ -123,7 +123,8 @@ def main() -> None:
         cur.execute(f"DROP DATABASE IF EXISTS {sql_name(NAME)}")
         cur.execute(f"CREATE DATABASE {sql_name(NAME)}")
         cur.execute(
-            f"GRANT ALL PRIVILEGES ON {sql_name(NAME)}.* TO %s@'127.0.0.1'", (base.mariadb_user,)
+            f"GRANT ALL PRIVILEGES ON {sql_name(NAME)}.* TO %s@%s",
+            (base.mariadb_user, MARIADB_ACCOUNT_HOST),
         )
     print(f"rows/s; candidates {args.rows} (unbatched: first {args.unbatched}), batch {args.batch}")
     print("  store      cand 1/call  cand batch   rewrite  obj 1/call  obj batch")
@@ -135,7 +136,7 @@ def main() -> None:
             cur.execute(f"DROP DATABASE IF EXISTS {sql_name(NAME)}")
         root.close()
 
-        cluster = Cluster(["127.0.0.1"], port=base.cassandra_port)
+        cluster = Cluster(base.cassandra_contact_points, port=base.cassandra_port)
         try:
             cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {cql_name(NAME)}", timeout=60)
         finally:

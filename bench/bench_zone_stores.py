@@ -66,7 +66,6 @@ from brokerapp.domain.zones import (
     zone_of,
 )
 from brokerapp.model.settings import load_settings
-from brokerapp.tools.services import local_mariadb_password
 
 SEED = 20260705
 RADIUS_ARCSEC = 2.0
@@ -214,10 +213,10 @@ def bench_mariadb(entries: list[Entry], alerts) -> Result:
 
     settings = load_settings()
     conn = pymysql.connect(
-        host="127.0.0.1",
+        host=settings.mariadb_host,
         port=settings.mariadb_port,
         user=settings.mariadb_user,
-        password=local_mariadb_password(settings),
+        password=settings.mariadb_secret().get_secret_value(),
         database=settings.mariadb_database,
         autocommit=False,
     )
@@ -275,7 +274,7 @@ def bench_cassandra(entries: list[Entry], alerts) -> Result:
 
     settings = load_settings()
     data_root = settings.data_dir / "cassandra" / "data" / "data" / KEYSPACE
-    cluster = Cluster(["127.0.0.1"], port=settings.cassandra_port)
+    cluster = Cluster(settings.cassandra_contact_points, port=settings.cassandra_port)
     session = cluster.connect()
     table = f"zone_entries_{uuid.uuid4().hex[:12]}"
     quoted = f"{cql_name(KEYSPACE)}.{cql_name(table)}"  # checked, quoted

@@ -35,7 +35,7 @@ from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
 from brokerapp.model.profiles import profile_for
 from brokerapp.model.settings import Settings
 from brokerapp.tools.produce import SourceAlert, load_files
-from brokerapp.tools.services import Services
+from brokerapp.tools.services import MARIADB_ACCOUNT_HOST, Services
 from tests.integration.workers import REPO, WorkerRun
 
 __all__ = [
@@ -690,16 +690,17 @@ def mariadb_keys(svc: Services, database: str) -> dict[str, set]:
         conn.close()
 
 
-def _cassandra_session(port: int) -> tuple[Any, Any]:
+def _cassandra_session(settings: Settings) -> tuple[Any, Any]:
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import WhiteListRoundRobinPolicy
 
+    points = settings.cassandra_contact_points
     profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]), request_timeout=120
+        load_balancing_policy=WhiteListRoundRobinPolicy(points), request_timeout=120
     )
     cluster = Cluster(
-        ["127.0.0.1"],
-        port=port,
+        points,
+        port=settings.cassandra_port,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=30,
         control_connection_timeout=30,
@@ -707,9 +708,9 @@ def _cassandra_session(port: int) -> tuple[Any, Any]:
     return cluster, cluster.connect()
 
 
-def cassandra_keys(port: int, keyspace: str) -> dict[str, set]:
+def cassandra_keys(settings: Settings, keyspace: str) -> dict[str, set]:
     """Return the key column values of every sink table in a Cassandra keyspace."""
-    cluster, session = _cassandra_session(port)
+    cluster, session = _cassandra_session(settings)
     try:
         out = {}
         for table, column in TABLE_KEYS.items():
@@ -720,7 +721,7 @@ def cassandra_keys(port: int, keyspace: str) -> dict[str, set]:
         cluster.shutdown()
 
 
-def object_rows(svc: Services, database: str, port: int, keyspace: str) -> dict[str, dict]:
+def object_rows(svc: Services, database: str, keyspace: str) -> dict[str, dict]:
     """Return ``object_id -> (n_detections, latest_candidate_id)`` from each store."""
     conn = mariadb_root(svc, database)
     try:
@@ -729,7 +730,7 @@ def object_rows(svc: Services, database: str, port: int, keyspace: str) -> dict[
             mariadb = {row[0]: (row[1], row[2]) for row in cur.fetchall()}
     finally:
         conn.close()
-    cluster, session = _cassandra_session(port)
+    cluster, session = _cassandra_session(svc.settings)
     try:
         rows = session.execute(
             f"SELECT object_id, n_detections, latest_candidate_id FROM {keyspace}.objects"
@@ -975,8 +976,8 @@ class Run:
             with conn.cursor() as cur:
                 cur.execute(f"CREATE DATABASE `{self.database}`")
                 cur.execute(
-                    f"GRANT ALL PRIVILEGES ON `{self.database}`.* TO %s@'127.0.0.1'",
-                    (self.settings.mariadb_user,),
+                    f"GRANT ALL PRIVILEGES ON `{self.database}`.* TO %s@%s",
+                    (self.settings.mariadb_user, MARIADB_ACCOUNT_HOST),
                 )
             conn.commit()
         finally:
@@ -1031,7 +1032,7 @@ class Run:
                 with conn.cursor() as cur:
                     cur.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
                 conn.close()
-                cluster, session = _cassandra_session(self.settings.cassandra_port)
+                cluster, session = _cassandra_session(self.settings)
                 try:
                     session.execute(f"DROP KEYSPACE IF EXISTS {self.keyspace}", timeout=120)
                 finally:

@@ -144,7 +144,7 @@ def outage(
         held = (
             mariadb_keys(svc, r.database)
             if store == "mariadb"
-            else cassandra_keys(r.settings.cassandra_port, r.keyspace)
+            else cassandra_keys(r.settings, r.keyspace)
         )
     finally:
         proxy.up()
@@ -175,8 +175,8 @@ def run(options: Any, settings: Any) -> Result:
     result = Result("e", f"MariaDB, then Cassandra, down {options.outage_seconds:.0f} s each")
     r = Run("e", settings, keep=options.keep)
     proxies = {
-        "mariadb": TcpProxy("127.0.0.1", settings.mariadb_port),
-        "cassandra": TcpProxy("127.0.0.1", settings.cassandra_port),
+        "mariadb": TcpProxy(settings.mariadb_host, settings.mariadb_port),
+        "cassandra": TcpProxy(settings.cassandra_contact_points[0], settings.cassandra_port),
     }
     ok = False
     try:

@@ -130,7 +130,7 @@ def check_chain(
         want = expected_rows(alerts)
         for store, keys in (
             ("mariadb", lambda: mariadb_keys(run.svc, run.database)),
-            ("cassandra", lambda: cassandra_keys(run.settings.cassandra_port, run.keyspace)),
+            ("cassandra", lambda: cassandra_keys(run.settings, run.keyspace)),
         ):
             say(f"reading the {store} tables")
             got = keys()
@@ -143,7 +143,7 @@ def check_chain(
                     missing.add(alert.alert_id)
     if "db" in stages:
         want_objects = expected_objects(alerts, run.settings.history_length)
-        rows = object_rows(run.svc, run.database, run.settings.cassandra_port, run.keyspace)
+        rows = object_rows(run.svc, run.database, run.keyspace)
         for store, have in rows.items():
             wrong = {
                 obj: (have.get(obj), want)

@@ -57,8 +57,8 @@ class RegistryClient:
     Parameters
     ----------
     url : str
-        Base URL of the Confluent-compatible API, e.g.
-        ``http://127.0.0.1:8081/apis/ccompat/v7``.
+        Base URL of the Confluent-compatible API (the ``registry_url`` or
+        ``upstream_registry_url`` setting).
     """
 
     def __init__(self, url: str):

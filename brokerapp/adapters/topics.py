@@ -15,11 +15,10 @@ Describing a topic (:func:`describe_topics`)
     (``OffsetSpec.max_timestamp()``, the broker's answer), which is the last message's
     timestamp unless producers set timestamps out of order. ``size_bytes`` is the bytes on
     disk of every replica of every partition, summed over the brokers and their log
-    directories (a topic with replication factor 3 counts three times). The Python
-    ``AdminClient`` of confluent-kafka 2.16 has no ``describe_log_dirs``, so
-    :func:`log_dir_sizes` sends Kafka's own DescribeLogDirs request (API key 35, version 1)
-    to every broker over a plain TCP connection: it reaches PLAINTEXT listeners only, which
-    is what ``brokerapp services`` runs.
+    directories (a topic with replication factor 3 counts three times). The ``AdminClient``
+    of confluent-kafka 2.16 (librdkafka) has no DescribeLogDirs call, nor has aiokafka's, so
+    :func:`log_dir_sizes` asks every broker through kafka-python's
+    ``KafkaAdminClient.describe_log_dirs``.
 
 Adding partitions (:func:`grow_topic`)
     Kafka can only add partitions. Keys are hashed modulo the partition count, so after a
@@ -51,8 +50,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import struct
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,21 +68,19 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import (
     AdminClient,
-    ClusterMetadata,
     ConfigResource,
     NewPartitions,
     OffsetSpec,
     ResourceType,
 )
 
-#: Seconds an admin request, a DescribeLogDirs exchange or a first-message read may take.
+#: Seconds an admin request (DescribeLogDirs included) or a first-message read may take.
 TIMEOUT = 30.0
 
 #: Consumer group states in which a group has no members, so its offsets may be changed.
 IDLE_STATES = frozenset({ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DESCRIBE_LOG_DIRS = 35  # Kafka API key of DescribeLogDirs
 
 
 class TopicsError(Exception):
@@ -581,129 +576,59 @@ def plan_offsets(
 # --------------------------------------------------------------------------- DescribeLogDirs
 
 
-def encode_describe_log_dirs(
-    correlation_id: int, topics: Mapping[str, Sequence[int]], client_id: str = "brokerapp"
-) -> bytes:
-    """Return a framed DescribeLogDirs v1 request for some partitions.
+def sum_log_dir_sizes(answers: Iterable[Mapping]) -> dict[tuple[str, int], int]:
+    """Sum DescribeLogDirs answers into bytes per ``(topic, partition)``.
 
     Parameters
     ----------
-    correlation_id : int
-        Echoed by the broker in its response.
-    topics : mapping of str to sequence of int
-        Partitions to ask about, per topic.
-    client_id : str
-        Client id in the request header.
+    answers : iterable of mapping
+        One per broker, as kafka-python's ``KafkaAdminClient.describe_log_dirs`` returns
+        them: ``{"broker": id, "log_dirs": [{"error_code", "log_dir", "topics": [{"name",
+        "partitions": [{"partition_index", "partition_size", ...}]}]}]}``.
 
     Returns
     -------
-    bytes
-        Length prefix, request header v1 and body.
-    """
-
-    def string(text: str) -> bytes:
-        raw = text.encode()
-        return struct.pack(">h", len(raw)) + raw
-
-    body = [struct.pack(">i", len(topics))]
-    for topic, partitions in topics.items():
-        body.append(
-            string(topic) + struct.pack(f">i{len(partitions)}i", len(partitions), *partitions)
-        )
-    message = (
-        struct.pack(">hhi", _DESCRIBE_LOG_DIRS, 1, correlation_id)
-        + string(client_id)
-        + b"".join(body)
-    )
-    return struct.pack(">i", len(message)) + message
-
-
-class _Reader:
-    """Big-endian reader of Kafka's fixed-width protocol types."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def take(self, fmt: str):
-        value = struct.unpack_from(fmt, self.data, self.pos)[0]
-        self.pos += struct.calcsize(fmt)
-        return value
-
-    def string(self) -> str:
-        size = self.take(">h")
-        raw = self.data[self.pos : self.pos + size]
-        self.pos += size
-        return raw.decode()
-
-
-def decode_describe_log_dirs(payload: bytes) -> tuple[int, dict[tuple[str, int], int]]:
-    """Decode a DescribeLogDirs v1 response (after the length prefix).
-
-    Parameters
-    ----------
-    payload : bytes
-        Response header v0 (correlation id) and body.
-
-    Returns
-    -------
-    correlation_id : int
-        As sent in the request.
-    sizes : dict
-        Bytes per ``(topic, partition)``, summed over the broker's log directories (a
-        replica being moved between directories counts in both).
+    dict
+        Bytes per ``(topic, partition)``, summed over the brokers and their log directories
+        (a replica being moved between directories counts in both).
 
     Raises
     ------
     TopicsError
-        If the broker reports an error for a log directory.
+        If a broker reports an error for a log directory.
     """
-    reader = _Reader(payload)
-    correlation_id = reader.take(">i")
-    reader.take(">i")  # throttle_time_ms
     sizes: dict[tuple[str, int], int] = {}
-    for _ in range(reader.take(">i")):
-        error_code = reader.take(">h")
-        log_dir = reader.string()
-        if error_code:
-            raise TopicsError(
-                f"log directory {log_dir}: {KafkaError(error_code).name()} ({error_code})"
-            )
-        for _ in range(reader.take(">i")):
-            topic = reader.string()
-            for _ in range(reader.take(">i")):
-                partition = reader.take(">i")
-                size = reader.take(">q")
-                reader.take(">q")  # offset_lag
-                reader.take(">?")  # is_future_key
-                sizes[(topic, partition)] = sizes.get((topic, partition), 0) + size
-    return correlation_id, sizes
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            raise TopicsError("broker closed the connection during DescribeLogDirs")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+    for answer in answers:
+        for log_dir in answer["log_dirs"]:
+            code = log_dir["error_code"]
+            if code:
+                raise TopicsError(
+                    f"broker {answer['broker']} log directory {log_dir['log_dir']}: "
+                    f"{KafkaError(code).name()} ({code})"
+                )
+            for topic in log_dir["topics"]:
+                for part in topic["partitions"]:
+                    key = (topic["name"], part["partition_index"])
+                    sizes[key] = sizes.get(key, 0) + part["partition_size"]
+    return sizes
 
 
 def log_dir_sizes(
-    metadata: ClusterMetadata, topics: Mapping[str, Sequence[int]], timeout: float = TIMEOUT
+    bootstrap: str, topics: Mapping[str, Sequence[int]], timeout: float = TIMEOUT
 ) -> dict[tuple[str, int], int]:
     """Return bytes on disk per ``(topic, partition)``, summed over every broker's replicas.
 
+    Sends DescribeLogDirs to every broker of the cluster through kafka-python's admin client
+    (confluent-kafka's has no such call).
+
     Parameters
     ----------
-    metadata : ClusterMetadata
-        From ``AdminClient.list_topics``: gives every broker's host and port.
+    bootstrap : str
+        Bootstrap servers of the cluster.
     topics : mapping of str to sequence of int
         Partitions to ask about, per topic.
     timeout : float
-        Seconds per broker exchange.
+        Seconds per request.
 
     Returns
     -------
@@ -713,24 +638,24 @@ def log_dir_sizes(
     Raises
     ------
     TopicsError
-        If a broker reports a log directory error or answers out of turn.
-    OSError
-        If a broker cannot be reached (e.g. its listener needs TLS).
+        If a broker reports a log directory error.
+    kafka.errors.KafkaError
+        If the cluster cannot be reached.
     """
-    totals: dict[tuple[str, int], int] = {}
     if not topics:
-        return totals
-    for broker in metadata.brokers.values():
-        correlation_id = broker.id & 0x7FFFFFFF
-        with socket.create_connection((broker.host, broker.port), timeout=timeout) as sock:
-            sock.sendall(encode_describe_log_dirs(correlation_id, topics))
-            (size,) = struct.unpack(">i", _read_exactly(sock, 4))
-            answered, sizes = decode_describe_log_dirs(_read_exactly(sock, size))
-        if answered != correlation_id:
-            raise TopicsError(f"broker {broker.id} answered request {answered}, not ours")
-        for key, value in sizes.items():
-            totals[key] = totals.get(key, 0) + value
-    return totals
+        return {}
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="brokerapp-topics",
+        request_timeout_ms=int(timeout * 1000),
+    )
+    try:
+        answers = admin.describe_log_dirs({name: list(parts) for name, parts in topics.items()})
+    finally:
+        admin.close()
+    return sum_log_dir_sizes(answers)
 
 
 # --------------------------------------------------------------------------- Kafka work
@@ -883,7 +808,9 @@ def describe_topics(
     max_stamp = _list_offsets(admin, tps, OffsetSpec.max_timestamp())
     starts = {key: earliest[key][0] for key in earliest if latest[key][0] > earliest[key][0]}
     firsts = first_timestamps(bootstrap, starts, timeout=timeout)
-    sizes = log_dir_sizes(metadata, {name: [p.id for p in partitions[name]] for name in names})
+    sizes = log_dir_sizes(
+        bootstrap, {name: [p.id for p in partitions[name]] for name in names}, timeout
+    )
 
     infos = []
     for name in names:

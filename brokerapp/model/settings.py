@@ -7,11 +7,21 @@ reads the environment at import time. Each field below can be set as ``BROKER_<F
 
 Addresses name the local services that ``brokerapp services up`` starts; the ports those
 services listen on are taken from these addresses, so there is one source of truth for each.
+Database hosts (``mariadb_host``, ``cassandra_contact_points``) likewise default to the
+embedded local servers on 127.0.0.1.
+
+Secrets (``mariadb_password``, ``cassandra_password``) are :class:`pydantic.SecretStr`, set
+in the environment or, when that is empty, read from a file (``mariadb_password_file``,
+default ``<home>/mariadb/password``, which ``services up --databases`` writes; and
+``cassandra_password_file``): read them with :meth:`Settings.mariadb_secret` and
+:meth:`Settings.cassandra_secret`. :meth:`Settings.masked`, hence ``brokerapp config``,
+prints them masked, and nothing logs them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr
@@ -245,32 +255,75 @@ class Settings(BaseSettings):
     )
     web_bind: str = Field("127.0.0.1", description="Address each worker's web view binds to.")
     web_port: int = Field(6066, description="Port of the worker's web view.")
-    mariadb_password: SecretStr = Field(
-        SecretStr(""), description="Password of the MariaDB account the sinks use."
+    mariadb_host: str = Field(
+        "127.0.0.1",
+        description="Host name or address of the MariaDB server the sinks and the CLI use "
+        "(the local server of `services up --databases` listens on 127.0.0.1).",
     )
     mariadb_port: int = Field(
         3306,
-        description="TCP port (on 127.0.0.1) of the MariaDB server that `services up "
-        "--databases` starts; root is reachable only through its unix socket under the home.",
+        description="TCP port of the MariaDB server (the local one that `services up "
+        "--databases` starts listens there; its root is reachable only through its unix socket "
+        "under the home).",
     )
     mariadb_user: str = Field(
         "broker",
-        description="MariaDB account (`<user>@127.0.0.1`) that `services up --databases` "
-        "creates with all privileges on `mariadb_database`, with password `mariadb_password` "
-        "(for the local service only: `broker` when that is empty).",
+        description="MariaDB account the sinks and the CLI log in with. `services up "
+        "--databases` creates it locally (`<user>@127.0.0.1`) with all privileges on "
+        "`mariadb_database`.",
+    )
+    mariadb_password: SecretStr = Field(
+        SecretStr(""),
+        description="Password of `mariadb_user` (masked by `brokerapp config`, never logged). "
+        "When empty it is read from `mariadb_password_file`.",
+    )
+    mariadb_password_file: Path | None = Field(
+        None,
+        description="File holding the MariaDB password (its first line), used when "
+        "`mariadb_password` is empty; default `<home>/mariadb/password`, which `services up "
+        "--databases` writes (mode 0600) with a generated password for the local server.",
     )
     mariadb_database: str = Field(
         "broker",
         description="MariaDB database that `services up --databases` creates "
         "(letters, digits and underscores).",
     )
+    cassandra_contact_points: list[str] = Field(
+        ["127.0.0.1"],
+        description="Host names or addresses of the Cassandra nodes the driver first connects "
+        "to (JSON list in the environment); it discovers the others from them. The local node "
+        "of `services up --databases` listens on 127.0.0.1.",
+    )
     cassandra_port: int = Field(
         9042,
-        description="CQL native transport port (on 127.0.0.1) of the Cassandra node that "
-        "`services up --databases` starts.",
+        description="CQL native transport port of the Cassandra nodes (the local node that "
+        "`services up --databases` starts listens there).",
+    )
+    cassandra_local_datacenter: str = Field(
+        "datacenter1",
+        description="Datacenter whose nodes serve the requests (the driver's DC-aware load "
+        "balancing; LOCAL_QUORUM counts replicas there). The local single node, with "
+        "SimpleSnitch, is in `datacenter1`.",
+    )
+    cassandra_user: str = Field(
+        "",
+        description="Cassandra role to log in as (PasswordAuthenticator); empty for a cluster "
+        "without authentication, as the local node.",
+    )
+    cassandra_password: SecretStr = Field(
+        SecretStr(""),
+        description="Password of `cassandra_user` (masked by `brokerapp config`, never "
+        "logged). When empty it is read from `cassandra_password_file`, if that is set.",
+    )
+    cassandra_password_file: Path | None = Field(
+        None,
+        description="File holding the Cassandra password (its first line), used when "
+        "`cassandra_password` is empty.",
     )
     cassandra_storage_port: int = Field(
-        7000, description="Internode (gossip) port of the local Cassandra node, on 127.0.0.1."
+        7000,
+        description="Internode (gossip) port of the local Cassandra node that `services up "
+        "--databases` starts.",
     )
     cassandra_heap: str = Field("1G", description="JVM heap (-Xms and -Xmx) of the Cassandra node.")
     cassandra_keyspace: str = Field(
@@ -383,9 +436,42 @@ class Settings(BaseSettings):
         """Port of the upstream registry, from its URL."""
         return urlparse(self.upstream_registry_url).port or 80
 
+    @property
+    def mariadb_password_path(self) -> Path:
+        """Absolute path of the MariaDB password file (``mariadb_password_file`` or default)."""
+        return (self.mariadb_password_file or self.home / "mariadb" / "password").resolve()
+
+    def mariadb_secret(self) -> SecretStr:
+        """Return the MariaDB password: ``mariadb_password``, else the password file's.
+
+        Returns
+        -------
+        SecretStr
+            Empty when neither is set (the file does not exist).
+        """
+        return _secret(self.mariadb_password, self.mariadb_password_path)
+
+    def cassandra_secret(self) -> SecretStr:
+        """Return the Cassandra password: ``cassandra_password``, else the password file's.
+
+        Returns
+        -------
+        SecretStr
+            Empty when neither is set.
+        """
+        return _secret(self.cassandra_password, self.cassandra_password_file)
+
     def masked(self) -> dict:
         """Return the effective settings as JSON-ready values, secrets masked."""
         return self.model_dump(mode="json")
+
+
+def _secret(value: SecretStr, path: Path | None) -> SecretStr:
+    """Return ``value`` if it is set, else the first line of ``path`` (if it exists)."""
+    if value.get_secret_value() or path is None or not path.is_file():
+        return value
+    lines = path.read_text().splitlines()
+    return SecretStr(lines[0].strip() if lines else "")
 
 
 def _port_of(address: str) -> int:
@@ -393,7 +479,7 @@ def _port_of(address: str) -> int:
     return int(address.rsplit(":", 1)[1])
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment, with explicit overrides on top.
 
     Parameters

@@ -44,8 +44,14 @@ from typing import Any
 
 import faust
 
-from brokerapp.adapters import dbschema
-from brokerapp.adapters.stores import StoreRejected, StoreUnavailable, open_store
+from brokerapp.adapters.stores import (
+    STORE_KINDS,
+    Store,
+    StoreRejected,
+    StoreUnavailable,
+    open_store,
+    store_class,
+)
 from brokerapp.domain.candidates import (
     CandidateError,
     annotation_rows,
@@ -70,7 +76,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-STORES = ("mariadb", "cassandra")
+STORES = STORE_KINDS
 """The stores a sink writes to."""
 
 
@@ -153,10 +159,10 @@ def origin_ms(headers: Any) -> float | None:
 def key_columns(table: str, kind: str) -> tuple[str, ...]:
     """Return the columns that identify a row of ``table`` in store ``kind``.
 
-    MariaDB's primary key; Cassandra's partition and clustering columns.
+    MariaDB's primary key; Cassandra's partition and clustering columns
+    (:meth:`brokerapp.adapters.stores.Store.key_columns`).
     """
-    described = dbschema.table(table)
-    return described.mariadb_key if kind == "mariadb" else described.order
+    return store_class(kind).key_columns(table)
 
 
 class TableBatch:
@@ -298,13 +304,13 @@ class StoreWriter:
     def __init__(self, settings: Settings, kind: str):
         self.settings = settings
         self.kind = kind
-        self.store: Any = None
+        self.store: Store | None = None
         self._connecting = asyncio.Lock()
         self.retries = 0
         self.last_error: str | None = None
         self.available = False
 
-    async def connect(self) -> Any:
+    async def connect(self) -> Store:
         """Return the open store, opening it on first use.
 
         Raises

@@ -22,7 +22,7 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 
 from brokerapp.adapters.sql import cql_name, sql_name
 from brokerapp.model.settings import Settings, load_settings
-from brokerapp.tools.services import Services
+from brokerapp.tools.services import MARIADB_ACCOUNT_HOST, Services
 
 
 def databases_or_skip(config: pytest.Config) -> Services:
@@ -58,10 +58,11 @@ def mariadb_root(svc: Services) -> pymysql.Connection:
 def cassandra_cluster(settings: Settings) -> Cluster:
     """A driver cluster object for the local node (call ``shutdown()`` when done)."""
     profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]), request_timeout=60
+        load_balancing_policy=WhiteListRoundRobinPolicy(settings.cassandra_contact_points),
+        request_timeout=60,
     )
     return Cluster(
-        ["127.0.0.1"],
+        settings.cassandra_contact_points,
         port=settings.cassandra_port,
         protocol_version=5,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
@@ -93,7 +94,8 @@ def private_stores(svc: Services, **updates: object) -> Iterator[Settings]:
     with root.cursor() as cur:
         cur.execute(f"CREATE DATABASE {sql_name(name)} CHARACTER SET utf8mb4")
         cur.execute(
-            f"GRANT ALL PRIVILEGES ON {sql_name(name)}.* TO %s@'127.0.0.1'", (base.mariadb_user,)
+            f"GRANT ALL PRIVILEGES ON {sql_name(name)}.* TO %s@%s",
+            (base.mariadb_user, MARIADB_ACCOUNT_HOST),
         )
     root.close()
     try:
@@ -105,8 +107,8 @@ def private_stores(svc: Services, **updates: object) -> Iterator[Settings]:
         with root.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {sql_name(name)}")
             cur.execute(
-                f"REVOKE ALL PRIVILEGES ON {sql_name(name)}.* FROM %s@'127.0.0.1'",
-                (base.mariadb_user,),
+                f"REVOKE ALL PRIVILEGES ON {sql_name(name)}.* FROM %s@%s",
+                (base.mariadb_user, MARIADB_ACCOUNT_HOST),
             )
         root.close()
         cluster = cassandra_cluster(base)

@@ -12,8 +12,6 @@ import aiomysql
 import pymysql
 import pytest
 
-from brokerapp.tools.services import local_mariadb_password
-
 from .databases import cassandra_cluster, databases_or_skip
 
 
@@ -24,10 +22,10 @@ def db_services(request):
 
 def _mariadb(settings):
     return pymysql.connect(
-        host="127.0.0.1",
+        host=settings.mariadb_host,
         port=settings.mariadb_port,
         user=settings.mariadb_user,
-        password=local_mariadb_password(settings),
+        password=settings.mariadb_secret().get_secret_value(),
         database=settings.mariadb_database,
         autocommit=True,
     )
@@ -88,10 +86,10 @@ UPSERT = (
 async def test_mariadb_upsert_and_select_over_tcp(db_services, table):
     settings = db_services.settings
     conn = await aiomysql.connect(
-        host="127.0.0.1",
+        host=settings.mariadb_host,
         port=settings.mariadb_port,
         user=settings.mariadb_user,
-        password=local_mariadb_password(settings),
+        password=settings.mariadb_secret().get_secret_value(),
         db=settings.mariadb_database,
         autocommit=True,
     )

@@ -424,3 +424,26 @@ def test_cli_migrate_and_status(isolated):
     )
     assert down.exit_code == 1
     assert "mariadb: unavailable" in down.output
+
+
+def test_cli_reports_a_refused_account_in_one_line(isolated, tmp_path):
+    wrong = tmp_path / "password"
+    wrong.write_text("not-the-password\n")
+    env = {
+        "BROKER_MARIADB_DATABASE": isolated.mariadb_database,
+        "BROKER_CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
+        "BROKER_MARIADB_PASSWORD": "",
+        "BROKER_MARIADB_PASSWORD_FILE": str(wrong),
+    }
+    runner = CliRunner()
+    for args in (["db", "status"], ["db", "migrate", "--store", "mariadb"]):
+        result = runner.invoke(main, args, env=env)
+        assert result.exit_code == 1, result.output
+        refused = [line for line in result.output.splitlines() if line.startswith("mariadb:")]
+        assert len(refused) == 1, result.output
+        assert refused[0].startswith(
+            f"mariadb: cannot connect (database {isolated.mariadb_database} on 127.0.0.1:3306)"
+        )
+        assert "Access denied" in refused[0]
+        assert "not-the-password" not in result.output
+        assert "Traceback" not in result.output

@@ -2,7 +2,6 @@
 the active-group rule and the DescribeLogDirs wire format (responses built by hand here)."""
 
 import json
-import struct
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -16,8 +15,6 @@ from brokerapp.adapters.topics import (
     ReplayTarget,
     TopicInfo,
     TopicsError,
-    decode_describe_log_dirs,
-    encode_describe_log_dirs,
     format_json,
     format_table,
     format_timestamp,
@@ -28,6 +25,7 @@ from brokerapp.adapters.topics import (
     parse_datetime,
     plan_offsets,
     select_topics,
+    sum_log_dir_sizes,
     summarize,
     to_millis,
 )
@@ -324,54 +322,63 @@ def test_group_is_active(state, members, active):
     assert group_is_active(state, members) is active
 
 
-# --- DescribeLogDirs v1 wire format
+# --- DescribeLogDirs answers (kafka-python's describe_log_dirs, one per broker)
 
 
-def kstr(text):
-    raw = text.encode()
-    return struct.pack(">h", len(raw)) + raw
+def answer(broker, dirs):
+    return {
+        "broker": broker,
+        "log_dirs": [
+            {
+                "error_code": error,
+                "log_dir": path,
+                "topics": [
+                    {
+                        "name": name,
+                        "partitions": [
+                            {
+                                "partition_index": partition,
+                                "partition_size": size,
+                                "offset_lag": 0,
+                                "is_future_key": future,
+                            }
+                            for partition, size, future in parts
+                        ],
+                    }
+                    for name, parts in topics.items()
+                ],
+                "total_bytes": 1 << 40,
+                "usable_bytes": 1 << 39,
+            }
+            for error, path, topics in dirs
+        ],
+    }
 
 
-def test_encode_describe_log_dirs_request():
-    framed = encode_describe_log_dirs(7, {"alerts": [0, 2]}, client_id="c")
-    size, api_key, version, correlation = struct.unpack_from(">ihhi", framed)
-    assert size == len(framed) - 4
-    assert (api_key, version, correlation) == (35, 1, 7)
-    body = framed[12:]
-    assert body == kstr("c") + struct.pack(">i", 1) + kstr("alerts") + struct.pack(">iii", 2, 0, 2)
+def test_log_dir_sizes_sum_over_directories_and_brokers():
+    answers = [
+        answer(
+            1,
+            [
+                (
+                    0,
+                    "/data/a",
+                    {"alerts": [(0, 1000, False), (1, 20, False)], "other": [(0, 5, False)]},
+                ),
+                # A replica being moved to another directory is on disk twice while it moves.
+                (0, "/data/b", {"alerts": [(0, 300, True)]}),
+            ],
+        ),
+        # A second replica on another broker counts too.
+        answer(2, [(0, "/data/c", {"alerts": [(1, 7, False)]})]),
+    ]
+    sizes = sum_log_dir_sizes(answers)
+    assert sizes == {("alerts", 0): 1300, ("alerts", 1): 27, ("other", 0): 5}
 
 
-def response(dirs, correlation=7):
-    out = struct.pack(">ii", correlation, 0) + struct.pack(">i", len(dirs))
-    for error, path, topics in dirs:
-        out += struct.pack(">h", error) + kstr(path) + struct.pack(">i", len(topics))
-        for name, parts in topics.items():
-            out += kstr(name) + struct.pack(">i", len(parts))
-            for partition, size, future in parts:
-                out += struct.pack(">iqq?", partition, size, 0, future)
-    return out
-
-
-def test_decode_sums_log_dirs():
-    payload = response(
-        [
-            (
-                0,
-                "/data/a",
-                {"alerts": [(0, 1000, False), (1, 20, False)], "other": [(0, 5, False)]},
-            ),
-            # A replica being moved to another directory is on disk twice while it moves.
-            (0, "/data/b", {"alerts": [(0, 300, True)]}),
-        ]
-    )
-    correlation, sizes = decode_describe_log_dirs(payload)
-    assert correlation == 7
-    assert sizes == {("alerts", 0): 1300, ("alerts", 1): 20, ("other", 0): 5}
-
-
-def test_decode_reports_log_dir_errors():
-    with pytest.raises(TopicsError, match="/data/bad: KAFKA_STORAGE_ERROR"):
-        decode_describe_log_dirs(response([(56, "/data/bad", {})]))
+def test_log_dir_errors_are_reported():
+    with pytest.raises(TopicsError, match="broker 3 log directory /data/bad: KAFKA_STORAGE_ERROR"):
+        sum_log_dir_sizes([answer(3, [(56, "/data/bad", {})])])
 
 
 def test_topic_info_is_a_value():

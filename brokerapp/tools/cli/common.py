@@ -13,7 +13,7 @@ def cluster(settings: Settings, upstream: bool) -> tuple[str, str]:
 
 
 def store_where(settings: Settings, kind: str) -> str:
-    """Return where a store's tables are: its database or keyspace and port."""
-    if kind == "mariadb":
-        return f"database {settings.mariadb_database} on 127.0.0.1:{settings.mariadb_port}"
-    return f"keyspace {settings.cassandra_keyspace} on 127.0.0.1:{settings.cassandra_port}"
+    """Return where a store's tables are: its database or keyspace, host and port."""
+    from brokerapp.adapters.stores import store_class
+
+    return store_class(kind).where(settings)

@@ -21,6 +21,7 @@ _STORE_KINDS = {
     "cassandra": ("cassandra",),
     "both": ("mariadb", "cassandra"),
 }
+"""What each ``--store`` choice names (the stores of :mod:`brokerapp.adapters.stores`)."""
 
 
 @db.command("migrate")
@@ -36,11 +37,11 @@ def db_migrate(settings: Settings, store: str) -> None:
     """Create the keyspace (Cassandra) and apply the pending schema migrations.
 
     Prints the versions applied, or "up to date", per store; exits 1 if a store does not
-    answer.
+    answer or refuses the account.
     """
     import asyncio
 
-    from brokerapp.adapters.stores import StoreUnavailable, open_store
+    from brokerapp.adapters.stores import StoreUnavailable, open_store, store_class
 
     async def run() -> bool:
         ok = True
@@ -54,6 +55,12 @@ def db_migrate(settings: Settings, store: str) -> None:
                     await opened.close()
             except StoreUnavailable as exc:
                 click.echo(f"{kind}: unavailable: {exc}", err=True)
+                ok = False
+                continue
+            except store_class(kind).setup_errors as exc:  # account, database
+                click.echo(
+                    f"{kind}: cannot connect ({store_where(settings, kind)}): {exc}", err=True
+                )
                 ok = False
                 continue
             if applied:
@@ -73,18 +80,14 @@ def db_status(settings: Settings) -> None:
     """Print each store's schema version and the row count of each table.
 
     Counting a Cassandra table scans it: this is for development and tests, not for a
-    production-sized keyspace. Exits 1 if a store does not answer.
+    production-sized keyspace. Exits 1 if a store does not answer or refuses the account.
     """
     import asyncio
 
     from brokerapp.adapters.dbschema import TABLES
-    from brokerapp.adapters.stores import StoreUnavailable, open_store
+    from brokerapp.adapters.stores import StoreUnavailable, open_store, store_class
 
-    where = {
-        "mariadb": f"database {settings.mariadb_database} on 127.0.0.1:{settings.mariadb_port}",
-        "cassandra": f"keyspace {settings.cassandra_keyspace} on "
-        f"127.0.0.1:{settings.cassandra_port}",
-    }
+    where = {kind: store_where(settings, kind) for kind in _STORE_KINDS["both"]}
 
     async def run() -> bool:
         ok = True
@@ -98,6 +101,10 @@ def db_status(settings: Settings) -> None:
                     await opened.close()
             except StoreUnavailable as exc:
                 click.echo(f"{kind}: unavailable ({where[kind]}): {exc}", err=True)
+                ok = False
+                continue
+            except store_class(kind).setup_errors as exc:  # account, database
+                click.echo(f"{kind}: cannot connect ({where[kind]}): {exc}", err=True)
                 ok = False
                 continue
             state = f"schema version {version}" if version else "not migrated (schema version 0)"
@@ -138,9 +145,7 @@ def object_command(
     """
     import asyncio
 
-    import pymysql
-
-    from brokerapp.adapters.stores import StoreUnavailable, open_store
+    from brokerapp.adapters.stores import StoreUnavailable, open_store, store_class
     from brokerapp.domain import lightcurve
 
     async def read() -> tuple[dict | None, list[dict]]:
@@ -162,7 +167,7 @@ def object_command(
     except StoreUnavailable as exc:
         click.echo(f"{store}: unavailable ({store_where(settings, store)}): {exc}", err=True)
         sys.exit(1)
-    except pymysql.err.OperationalError as exc:  # left through by the store: account, database
+    except store_class(store).setup_errors as exc:  # left through by the store: account, database
         click.echo(f"{store}: cannot read ({store_where(settings, store)}): {exc}", err=True)
         sys.exit(1)
     if obj is None and not rows:

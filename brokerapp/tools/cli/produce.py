@@ -196,11 +196,8 @@ def _produce_from_db(
     """``produce --from-db``: send a stored table's rows to one topic and print the count."""
     import asyncio
 
-    import pymysql
-
-    from brokerapp.adapters import dbschema
     from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
-    from brokerapp.adapters.stores import StoreUnavailable, open_store
+    from brokerapp.adapters.stores import StoreUnavailable, open_store, store_class
     from brokerapp.tools import produce as prod
 
     if table is None:
@@ -232,10 +229,7 @@ def _produce_from_db(
                 )
             if object_id is None:
                 return await opened.dump(table)
-            tbl = dbschema.table(table)
-            if "object_id" in tbl.partition_key or (
-                kind == "mariadb" and "object_id" in tbl.lookup_columns
-            ):
+            if opened.can_fetch_by(table, ("object_id",)):
                 return await opened.fetch(table, object_id=object_id)
             # Not a lookup this store can make (e.g. ss_candidates): filter the table.
             return [r for r in await opened.dump(table) if r.get("object_id") == object_id]
@@ -248,7 +242,7 @@ def _produce_from_db(
         raise click.ClickException(
             f"{kind}: unavailable ({store_where(settings, kind)}): {exc}"
         ) from exc
-    except pymysql.err.OperationalError as exc:  # left through by the store: account, database
+    except store_class(kind).setup_errors as exc:  # left through by the store: account, database
         raise click.ClickException(
             f"{kind}: cannot read ({store_where(settings, kind)}): {exc}"
         ) from exc

@@ -41,15 +41,16 @@ def services_install(settings: Settings) -> None:
 @click.option(
     "--databases",
     is_flag=True,
-    help="Also start MariaDB (Debian's mariadbd) and Cassandra 5.0, on 127.0.0.1, and create "
-    "MariaDB's broker database and account.",
+    help="Also start MariaDB (Debian's mariadbd) and Cassandra 5.0, on the loopback address, "
+    "and create MariaDB's broker database and account (its password generated once into "
+    "<home>/mariadb/password unless BROKER_MARIADB_PASSWORD is set).",
 )
 @click.pass_obj
 def services_up(
     settings: Settings, brokers: int, upstream: bool, no_registry: bool, databases: bool
 ) -> None:
     """Start the services and wait until each answers."""
-    from brokerapp.tools.services import ServiceError, Services
+    from brokerapp.tools.services import LOCAL_HOST, ServiceError, Services
 
     svc = Services(settings)
     try:
@@ -60,7 +61,7 @@ def services_up(
         click.echo(f"services up failed: {exc}", err=True)
         sys.exit(1)
     for service in started:
-        click.echo(f"{service.name:<22} up on 127.0.0.1:{service.port}")
+        click.echo(f"{service.name:<22} up on {LOCAL_HOST}:{service.port}")
 
 
 @services.command("down")
