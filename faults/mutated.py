@@ -80,11 +80,19 @@ UNDECODABLE = ("truncated", "bit-flip", "magic-byte", "unknown-schema", "garbage
 INVALID = ("nan-coordinates", "out-of-range-coordinates", "non-finite-photometry")
 EXTREME = "extreme-valid"
 #: Which workers read each invalid field, so must refuse it (their dead-letter topic, with the
-#: field named in the reason); ssfilter reads only the solar-system fields and forwards them.
+#: field named in the reason), for a non-solar and a solar alert: ssfilter reads only the
+#: solar-system fields and forwards them; crossmatch and watchlist read the position of the
+#: non-solar stream (on the solar stream watchlist matches names, not positions).
 READERS = {
-    "nan-coordinates": ("candidates", "crossmatch", "watchlist"),
-    "out-of-range-coordinates": ("candidates", "crossmatch", "watchlist"),
-    "non-finite-photometry": ("candidates",),
+    "nan-coordinates": {
+        False: ("candidates", "crossmatch", "watchlist"),
+        True: ("candidates",),
+    },
+    "out-of-range-coordinates": {
+        False: ("candidates", "crossmatch", "watchlist"),
+        True: ("candidates",),
+    },
+    "non-finite-photometry": {False: ("candidates",), True: ("candidates",)},
 }
 #: The field names a reason must contain for each invalid kind (one of them).
 FIELDS = {
@@ -231,7 +239,7 @@ class Mutator:
 def build(
     r: Run, good: list[Injected], count: int
 ) -> tuple[list[Message], dict[int, str], dict[int, Injected]]:
-    """Return the shuffled stream, the kind of each mutated seq and the extreme-valid alerts."""
+    """Return the shuffled stream, the kind of each mutated seq and the valid-Avro mutations."""
     ids = AlertIds(r.settings.registry_url)
     messages = r.local_messages(good, r.topics["alerts"])
     good_values = [m.value for m in messages]
@@ -268,8 +276,7 @@ def build(
         f"({mutator.redrawn} draws that still decoded were redrawn)"
     )
     random.Random(11).shuffle(messages)
-    extremes = {a.seq: a for a in invalid if kind_of[a.seq].startswith(EXTREME)}
-    return messages, kind_of, extremes
+    return messages, kind_of, {a.seq: a for a in invalid}
 
 
 def reason_class(value: bytes, ids: AlertIds) -> str:
@@ -306,7 +313,7 @@ def run(options: Any, settings: Any) -> Result:
         good = make_alerts(options.alerts)
         say(f"d: prefix {r.prefix}; {len(good)} good alerts, {options.mutated} mutated")
         r.write_crossmatch_chain(good)
-        messages, kind_of, extremes = build(r, good, options.mutated)
+        messages, kind_of, invalid = build(r, good, options.mutated)
         result.injected = len(messages)
         for name in WORKERS:
             r.worker(name)
@@ -340,7 +347,7 @@ def run(options: Any, settings: Any) -> Result:
             "every worker answered its status page throughout"
             + (f" (not: {dict(down)})" if down else ""),
         )
-        check(r, good, kind_of, extremes, {m.seq: m.value for m in _seqs(messages)}, result)
+        check(r, good, kind_of, invalid, {m.seq: m.value for m in _seqs(messages)}, result)
         ok = result.verdict != "FAIL"
     except Exception as exc:  # noqa: BLE001 - reported as the scenario's failure
         result.failures.append(f"{type(exc).__name__}: {exc}")
@@ -374,7 +381,7 @@ def check(
     r: Run,
     good: list[Injected],
     kind_of: dict[int, str],
-    extremes: dict[int, Injected],
+    invalid: dict[int, Injected],
     values: dict[int, bytes],
     result: Result,
 ) -> None:
@@ -475,7 +482,10 @@ def check(
         common = ", ".join(f"{n}x '{reason}'" for reason, n in reasons[kind].most_common(3))
         result.note(f"{kind}: {common}")
 
-    # Invalid values: refused by every worker that reads the field, the field named; no output.
+    # Invalid values: refused by every worker that reads the field, the field named, and in
+    # none of those workers' outputs (crossmatch may annotate an alert whose photometry is
+    # bad: it never reads it).
+    outputs = {"candidates": cands, "crossmatch": notes}
     lost_invalid: list[int] = []
     for kind in INVALID:
         seqs = [s for s, k in kind_of.items() if k == kind]
@@ -485,30 +495,32 @@ def check(
         for seq in seqs:
             by = {name: reason for name, reason in dead.get(seq, [])}
             bad = False
-            for reader in READERS[kind]:
+            readers = READERS[kind][invalid[seq].solar]
+            for reader in readers:
                 if reader not in by:
                     missing[reader] += 1
                     bad = True
                 elif not any(re.search(rf"\b{f}", by[reader]) for f in FIELDS[kind]):
                     unnamed.append((seq, reader, by[reader][:80]))
                     bad = True
-            if seq in cands or seq in notes:
+            if any(seq in outputs[reader] for reader in readers if reader in outputs):
                 forwarded += 1
                 bad = True
             if bad:
                 lost_invalid.append(seq)
-        readers = ", ".join(READERS[kind])
+        readers = ", ".join(READERS[kind][False])
         result.check(
             not missing and not unnamed and not forwarded,
             f"{kind}: {len(seqs)} sent, each dead-lettered by {readers} with the field named"
             + (f"; not dead-lettered by {dict(missing)}" if missing else "")
             + (f"; reason without the field e.g. {unnamed[:2]}" if unnamed else "")
-            + (f"; {forwarded} became a CandidateUpdate or annotation" if forwarded else ""),
+            + (f"; {forwarded} in a reader's output" if forwarded else ""),
         )
 
     # Extreme but valid: good alerts, so in their stream with a CandidateUpdate, no dead letter.
     refused: list[tuple[int, str, Any]] = []
     dropped: list[tuple[int, str]] = []
+    extremes = {s: a for s, a in invalid.items() if kind_of[s].startswith(EXTREME)}
     for seq, alert in extremes.items():
         mine = "solar" if alert.solar else "nonsolar"
         if seq in dead:
