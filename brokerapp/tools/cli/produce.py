@@ -8,6 +8,7 @@ import click
 
 from brokerapp.model.settings import Settings
 from brokerapp.tools.cli.common import cluster, store_where
+from brokerapp.tools.cli.errors import needs_kafka, store_unavailable
 
 
 @click.command()
@@ -85,6 +86,7 @@ from brokerapp.tools.cli.common import cluster, store_where
     "--object", "object_id", default=None, help="With --from-db: only this object's rows."
 )
 @click.pass_obj
+@needs_kafka
 def produce(
     settings: Settings,
     files,
@@ -245,9 +247,7 @@ def _produce_from_db(
     try:
         rows = asyncio.run(read())
     except StoreUnavailable as exc:
-        raise click.ClickException(
-            f"{kind}: unavailable ({store_where(settings, kind)}): {exc}"
-        ) from exc
+        raise click.ClickException(store_unavailable(settings, kind, exc)) from exc
     except pymysql.err.OperationalError as exc:  # left through by the store: account, database
         raise click.ClickException(
             f"{kind}: cannot read ({store_where(settings, kind)}): {exc}"
