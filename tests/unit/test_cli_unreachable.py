@@ -151,8 +151,9 @@ def test_a_silent_server_is_given_cli_connect_timeout(tmp_path, ports, silent_po
     env = _env(tmp_path, local, upstream, BROKER_KAFKA_BOOTSTRAP=f"127.0.0.1:{silent_port}")
     env["BROKER_CLI_CONNECT_TIMEOUT"] = "0.6"
     (line,) = _assert_quiet_failure(_run(args, env))
-    assert line.startswith(f"Error: Kafka at 127.0.0.1:{silent_port} did not answer within 0.6 s (")
-    assert line.endswith(HINT)
+    assert line == (
+        f"Error: Kafka at 127.0.0.1:{silent_port} did not answer within 0.6 s (no reply); {HINT}"
+    )
 
 
 STORE_COMMANDS = {

@@ -1,17 +1,19 @@
 """One line, exit status 1, when a server a command needs does not answer.
 
-A command that needs Kafka is decorated with :func:`needs_kafka`. Before it runs, one metadata
+A command that needs Kafka is decorated with :func:`needs_kafka`. Before it runs, a metadata
 request asks the cluster it would use (the command's ``BOOTSTRAP`` argument, else the
-upstream cluster with ``--upstream``, else the local one) and waits ``cli_connect_timeout``
-seconds, where the clients alone would retry for 30 s; while it runs, a client's "server
-unreachable" error (confluent-kafka, aiokafka, the registry's httpx) becomes the same kind of
-line. Each is one line on stderr, no traceback, naming the server, its address and how to
-start the local servers, e.g.::
+upstream cluster with ``--upstream``, else the local one): a refused connection ends the
+wait at once, a server that accepts but does not reply is given ``cli_connect_timeout``
+seconds, where the clients alone would retry for 30 s. While the command runs, a client's
+"server unreachable" error (confluent-kafka, aiokafka, the registry's httpx) becomes the
+same kind of line. Each is one line on stderr, no traceback, naming the server, its address
+and how to start the local servers, e.g.::
 
-    Error: Kafka at 127.0.0.1:9092 did not answer within 5 s (Connect to
-    ipv4#127.0.0.1:9092 failed: Connection refused); start the local servers with `make services`
+    Error: Kafka at kafka.example.org:9092 did not answer (Connect to
+    ipv4#10.0.0.7:9092 failed: Connection refused); start the local servers with `make services`
+    Error: upstream Kafka at kafka.example.org:9192 did not answer within 5 s (no reply); ...
 
-(one line on the terminal). The store commands report each store in a line of their own
+(each one line on the terminal). The store commands report each store in a line of their own
 (:func:`store_unavailable`), since one store may answer while the other does not.
 
 Client-library log records go to Python loggers: the probe's librdkafka logger is
@@ -120,7 +122,7 @@ def _registry_name(settings: Settings, url: str) -> tuple[str, str]:
 def _one_line(text: str) -> str:
     """Return ``text`` on one line, without librdkafka's broker prefix and state suffix.
 
-    librdkafka says ``127.0.0.1:9092/bootstrap: Connect to ... failed: Connection refused
+    librdkafka says ``host:9092/bootstrap: Connect to ... failed: Connection refused
     (after 0ms in state CONNECT)``; the address is in the message already.
     """
     text = re.sub(r"^\S+/(bootstrap|\d+): ", "", text.strip())
@@ -176,11 +178,12 @@ def probe_kafka(settings: Settings, bootstrap: str) -> None:
                 if error.name() in _KAFKA_DOWN and not refused and time.monotonic() < deadline:
                     continue
                 causes = [e for e in seen if e.name() != "_ALL_BROKERS_DOWN"]
-                reason = _one_line((causes[-1] if causes else error).str())
                 name = kafka_name(settings, bootstrap)
                 if error.name() in _KAFKA_DOWN:
+                    reason = _one_line(causes[-1].str()) if causes else "no reply"
                     waited = None if refused else timeout
                     raise ServerUnreachable(name, bootstrap, reason, waited) from None
+                reason = _one_line(error.str())
                 raise click.ClickException(f"{name} at {bootstrap}: {reason}") from None
     finally:
         admin.poll(0)
