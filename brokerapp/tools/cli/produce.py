@@ -247,7 +247,9 @@ def _produce_from_db(
     try:
         rows = asyncio.run(read())
     except StoreUnavailable as exc:
-        raise click.ClickException(store_unavailable(settings, kind, exc)) from exc
+        raise click.ClickException(
+            store_unavailable(settings, kind, exc),
+        ) from exc
     except pymysql.err.OperationalError as exc:  # left through by the store: account, database
         raise click.ClickException(
             f"{kind}: cannot read ({store_where(settings, kind)}): {exc}"
