@@ -25,6 +25,7 @@ and httpx's print WARNING and above on stderr only with ``brokerapp -v``
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -277,6 +278,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in chain:
+        if isinstance(current, asyncio.CancelledError):  # how asyncio.timeout stops a wait
+            break
         chain.append(current)
         current = current.__cause__ or current.__context__
     return chain
