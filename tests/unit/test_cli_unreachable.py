@@ -295,3 +295,27 @@ def test_a_store_that_did_not_answer_gets_the_hint_a_held_lock_does_not():
     assert store_unavailable(settings, "mariadb", lock) == (
         f"mariadb: unavailable ({where}): another migration holds the MariaDB lock 'broker_migrate'"
     )
+
+
+def test_a_registry_request_refused_inside_reported_is_one_line(ports):
+    import httpx
+
+    from brokerapp.model.settings import load_settings
+    from brokerapp.tools.cli.errors import ServerUnreachable, reported
+
+    local, upstream = ports
+    settings = load_settings(
+        kafka_bootstrap=f"127.0.0.1:{local}",
+        upstream_registry_url=f"http://127.0.0.1:{upstream}/apis/ccompat/v7",
+    )
+    with pytest.raises(ServerUnreachable) as raised:
+        with reported(settings, settings.kafka_bootstrap):
+            httpx.get(f"{settings.upstream_registry_url}/subjects", timeout=5)
+    assert raised.value.message.startswith(
+        f"upstream schema registry at http://127.0.0.1:{upstream}/apis/ccompat/v7 "
+        "did not answer (ConnectError: "
+    )
+    assert raised.value.message.endswith(HINT)
+    with pytest.raises(KeyError):  # anything else passes unchanged
+        with reported(settings, settings.kafka_bootstrap):
+            raise KeyError("not a server's")

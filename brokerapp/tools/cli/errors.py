@@ -26,13 +26,14 @@ and httpx's print WARNING and above on stderr only with ``brokerapp -v``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -203,11 +204,28 @@ def _kafka_down(exc: BaseException) -> str | None:
     return None
 
 
-class reported:  # noqa: N801 - used as a context manager, like contextlib's
+def _unreachable(settings: Settings, bootstrap: str, exc: BaseException) -> Exception | None:
+    """Return the one-line error for a client's "server unreachable" ``exc``, else None."""
+    reason = _kafka_down(exc)
+    if reason is not None:
+        return ServerUnreachable(kafka_name(settings, bootstrap), bootstrap, reason)
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(exc, httpx.TransportError):
+        try:
+            url = str(exc.request.url)
+        except RuntimeError:  # an error raised without its request
+            url = ""
+        name, base = _registry_name(settings, url)
+        return ServerUnreachable(name, base, _one_line(f"{type(exc).__name__}: {exc}"))
+    return None
+
+
+@contextlib.contextmanager
+def reported(settings: Settings, bootstrap: str) -> Iterator[None]:
     """Turn a client's "server unreachable" error inside the block into one line.
 
-    Kafka errors name the cluster at ``bootstrap``; registry (httpx) errors the registry
-    their request went to. Other exceptions pass unchanged.
+    Kafka errors (confluent-kafka, aiokafka) name the cluster at ``bootstrap``; registry
+    (httpx) errors the registry their request went to. Other exceptions pass unchanged.
 
     Parameters
     ----------
@@ -215,31 +233,21 @@ class reported:  # noqa: N801 - used as a context manager, like contextlib's
         Addresses of the local and upstream servers.
     bootstrap : str
         The Kafka cluster the block talks to.
+
+    Raises
+    ------
+    ServerUnreachable
+        In place of the client's error.
     """
-
-    def __init__(self, settings: Settings, bootstrap: str):
-        self.settings = settings
-        self.bootstrap = bootstrap
-
-    def __enter__(self) -> reported:
-        return self
-
-    def __exit__(self, kind: type | None, exc: BaseException | None, _tb: object) -> None:
-        if exc is None or isinstance(exc, click.ClickException):
-            return
-        reason = _kafka_down(exc)
-        if reason is not None:
-            name = kafka_name(self.settings, self.bootstrap)
-            raise ServerUnreachable(name, self.bootstrap, reason) from exc
-        httpx = sys.modules.get("httpx")
-        if httpx is not None and isinstance(exc, httpx.TransportError):
-            try:
-                url = str(exc.request.url)
-            except RuntimeError:  # an error raised without its request
-                url = ""
-            name, base = _registry_name(self.settings, url)
-            reason = _one_line(f"{type(exc).__name__}: {exc}")
-            raise ServerUnreachable(name, base, reason) from exc
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        mapped = _unreachable(settings, bootstrap, exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
 
 
 def _bootstrap_of(settings: Settings, params: dict[str, Any]) -> str:
