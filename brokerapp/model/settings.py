@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     startup_timeout: float = Field(
         180.0, description="Seconds `services up` waits for each service to answer."
     )
+    cli_connect_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a `brokerapp` command waits for Kafka to answer its first request "
+        "before it reports the server unreachable (the clients alone would retry for 30 s).",
+    )
     store: str = Field(
         "rocksdb://",
         description="Faust table store URL (`rocksdb://` in deploy, `memory://` in unit tests).",

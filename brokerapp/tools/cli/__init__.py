@@ -1,7 +1,9 @@
 """The ``brokerapp`` command line: one module per command group, registered on :func:`main`.
 
 Settings are built once from ``BROKER_`` environment variables when the command starts and
-passed to every sub-command through the click context.
+passed to every sub-command through the click context. A command whose server does not
+answer says so in one line (:mod:`brokerapp.tools.cli.errors`); ``-v`` shows the client
+libraries' own warnings.
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ import json
 import click
 
 from brokerapp.model.settings import Settings, load_settings
+from brokerapp.tools.cli.errors import configure_client_logging
 
 
 @click.group()
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show the client libraries' warnings and errors."
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, verbose: bool) -> None:
     """LSST:UK alert broker."""
+    configure_client_logging(verbose)
     ctx.obj = load_settings()
 
 

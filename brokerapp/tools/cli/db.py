@@ -9,6 +9,7 @@ import click
 
 from brokerapp.model.settings import Settings
 from brokerapp.tools.cli.common import store_where
+from brokerapp.tools.cli.errors import store_unavailable
 
 
 @click.group()
@@ -54,7 +55,7 @@ def db_migrate(settings: Settings, store: str) -> None:
                 finally:
                     await opened.close()
             except StoreUnavailable as exc:
-                click.echo(f"{kind}: unavailable: {exc}", err=True)
+                click.echo(store_unavailable(settings, kind, exc), err=True)
                 ok = False
                 continue
             except store_class(kind).setup_errors as exc:  # account, database
@@ -100,7 +101,7 @@ def db_status(settings: Settings) -> None:
                 finally:
                     await opened.close()
             except StoreUnavailable as exc:
-                click.echo(f"{kind}: unavailable ({where[kind]}): {exc}", err=True)
+                click.echo(store_unavailable(settings, kind, exc), err=True)
                 ok = False
                 continue
             except store_class(kind).setup_errors as exc:  # account, database
@@ -165,7 +166,7 @@ def object_command(
     try:
         obj, rows = asyncio.run(read())
     except StoreUnavailable as exc:
-        click.echo(f"{store}: unavailable ({store_where(settings, store)}): {exc}", err=True)
+        click.echo(store_unavailable(settings, store, exc), err=True)
         sys.exit(1)
     except store_class(store).setup_errors as exc:  # left through by the store: account, database
         click.echo(f"{store}: cannot read ({store_where(settings, store)}): {exc}", err=True)

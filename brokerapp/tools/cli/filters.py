@@ -8,6 +8,7 @@ import sys
 import click
 
 from brokerapp.model.settings import Settings
+from brokerapp.tools.cli.errors import needs_kafka
 
 
 @click.command("filter")
@@ -17,6 +18,7 @@ from brokerapp.model.settings import Settings
 @click.option("--web-port", type=int, default=None, help="Web view port (default: base + N).")
 @click.option("--loglevel", "-l", default="info", show_default=True, help="Worker log level.")
 @click.pass_obj
+@needs_kafka
 def filter_worker(
     settings: Settings, bootstrap: str, topic: str, number: int, web_port: int | None, loglevel: str
 ) -> None:

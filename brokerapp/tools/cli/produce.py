@@ -8,6 +8,7 @@ import click
 
 from brokerapp.model.settings import Settings
 from brokerapp.tools.cli.common import cluster, store_where
+from brokerapp.tools.cli.errors import needs_kafka, store_unavailable
 
 
 @click.command()
@@ -85,6 +86,7 @@ from brokerapp.tools.cli.common import cluster, store_where
     "--object", "object_id", default=None, help="With --from-db: only this object's rows."
 )
 @click.pass_obj
+@needs_kafka
 def produce(
     settings: Settings,
     files,
@@ -240,7 +242,7 @@ def _produce_from_db(
         rows = asyncio.run(read())
     except StoreUnavailable as exc:
         raise click.ClickException(
-            f"{kind}: unavailable ({store_where(settings, kind)}): {exc}"
+            store_unavailable(settings, kind, exc),
         ) from exc
     except store_class(kind).setup_errors as exc:  # left through by the store: account, database
         raise click.ClickException(

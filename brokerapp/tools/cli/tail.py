@@ -6,6 +6,7 @@ import click
 
 from brokerapp.model.settings import Settings
 from brokerapp.tools.cli.common import cluster
+from brokerapp.tools.cli.errors import needs_kafka
 
 
 @click.command()
@@ -22,6 +23,7 @@ from brokerapp.tools.cli.common import cluster
 @click.option("--upstream", is_flag=True, help="Read the upstream cluster and registry.")
 @click.option("--quiet", "-q", is_flag=True, help="Only print the summary.")
 @click.pass_obj
+@needs_kafka
 def tail(settings: Settings, topics, pattern, count, idle, upstream, quiet) -> None:
     """Print one line per alert arriving on topics (from the earliest offset)."""
     import asyncio

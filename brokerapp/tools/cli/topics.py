@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from brokerapp.model.settings import Settings
+from brokerapp.tools.cli.errors import needs_kafka
 
 
 class _ListOrSubcommand(click.Group):
@@ -52,6 +53,7 @@ def _admin_errors():
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
+@needs_kafka
 def topics(
     ctx: click.Context,
     upstream: bool,
@@ -94,6 +96,7 @@ def topics(
 )
 @click.option("--upstream", is_flag=True, help="Grow a topic of the upstream cluster.")
 @click.pass_obj
+@needs_kafka
 def topics_grow(settings: Settings, topic: str, partitions: int, upstream: bool) -> None:
     """Raise TOPIC's partition count; keys then hash to new partitions (see README)."""
     from brokerapp.adapters.topics import grow_topic
@@ -129,6 +132,7 @@ def topics_grow(settings: Settings, topic: str, partitions: int, upstream: bool)
 @click.option("--topic", "-t", default=None, help="Topic (default: the settings' alerts_topic).")
 @click.option("--dry-run", is_flag=True, help="Print the new offsets without setting them.")
 @click.pass_obj
+@needs_kafka
 def replay(
     settings: Settings,
     group: str,
@@ -177,6 +181,7 @@ def replay(
 @click.argument("names", metavar="TOPIC...", nargs=-1, required=True)
 @click.option("--upstream", is_flag=True, help="Delete topics of the upstream cluster.")
 @click.pass_obj
+@needs_kafka
 def topics_delete(settings: Settings, names: tuple[str, ...], upstream: bool) -> None:
     """Delete the named topics that exist (their messages are gone for good)."""
     from brokerapp.adapters.kafka_admin import delete_topics

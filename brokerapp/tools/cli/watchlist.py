@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from brokerapp.model.settings import Settings
+from brokerapp.tools.cli.errors import needs_kafka
 
 
 @click.group()
@@ -41,6 +42,7 @@ def _send_command(settings: Settings, command) -> None:
 @click.option("--owner", default="unknown", show_default=True, help="Who owns it.")
 @click.option("--radius", type=float, default=None, help="Radius [arcsec] for rows without one.")
 @click.pass_obj
+@needs_kafka
 def watchlist_put(settings: Settings, watchlist_id, path, name, owner, radius) -> None:
     """Add or replace watchlist WATCHLIST_ID from a CSV, VOTable or FITS file at PATH.
 
@@ -64,6 +66,7 @@ def watchlist_put(settings: Settings, watchlist_id, path, name, owner, radius) -
 @watchlist.command("delete")
 @click.argument("watchlist_id")
 @click.pass_obj
+@needs_kafka
 def watchlist_delete(settings: Settings, watchlist_id) -> None:
     """Delete watchlist WATCHLIST_ID."""
     from brokerapp.domain.watchlists import WatchlistCommand
@@ -79,6 +82,7 @@ def watchlist_delete(settings: Settings, watchlist_id) -> None:
 @click.option("--owner", default="unknown", show_default=True, help="Who owns it.")
 @click.option("--column", default="object", show_default=True, help="Column of object names.")
 @click.pass_obj
+@needs_kafka
 def watchlist_put_objects(settings: Settings, watchlist_id, path, name, owner, column) -> None:
     """Add or replace solar-system watchlist WATCHLIST_ID from a file of object names or IDs.
 
