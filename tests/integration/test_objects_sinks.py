@@ -26,7 +26,7 @@ import pytest
 
 from brokerapp.adapters.kafka_admin import ensure_topics
 from brokerapp.adapters.stores import open_store
-from brokerapp.domain.remap import alerts_topic_config
+from brokerapp.runtime.topic_config import alerts_topic_config
 
 from .databases import databases_or_skip, private_stores
 from .test_branches import fill_buffer, lsst_solar, samples, ztf_solar
