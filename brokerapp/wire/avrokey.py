@@ -112,10 +112,10 @@ Op = Callable[[Any, int, list], int]
 KeyFunction = Callable[..., bytes]
 """``key(body, start=0) -> bytes``: the message key of one bare Avro body."""
 
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-_CONSTANT_SIZES = {"null": 0, "boolean": 1, "float": 4, "double": 8}
+PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+CONSTANT_SIZES = {"null": 0, "boolean": 1, "float": 4, "double": 8}
 _NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
-_READABLE = frozenset(_PRIMITIVES | {"enum", "fixed"})
+READABLE = frozenset(PRIMITIVES | {"enum", "fixed"})
 _MAX_VARINT_SHIFT = 63
 """Shift of the 10th byte of a varint; a 64-bit long never needs an 11th."""
 _UINT64 = 2**64 - 1
@@ -131,7 +131,7 @@ class KeyPathError(ValueError):
     """A requested field path cannot be read with the given schema (raised at compile time)."""
 
 
-class _MalformedError(Exception):
+class MalformedError(Exception):
     """The walked bytes break the encoding (negative length, bad union index ...)."""
 
 
@@ -139,16 +139,16 @@ class _MalformedError(Exception):
 
 
 @dataclass(eq=False, repr=False, slots=True)
-class _Type:
+class AvroType:
     """One Avro type with names resolved; records may refer to themselves (a graph)."""
 
     kind: str
     name: str = ""
     size: int = 0
     symbols: tuple[str, ...] = ()
-    items: _Type | None = None
-    branches: tuple[_Type, ...] = ()
-    fields: list[tuple[str, _Type]] = field(default_factory=list)
+    items: AvroType | None = None
+    branches: tuple[AvroType, ...] = ()
+    fields: list[tuple[str, AvroType]] = field(default_factory=list)
 
 
 def _full_name(name: str, namespace: str) -> str:
@@ -156,17 +156,17 @@ def _full_name(name: str, namespace: str) -> str:
 
 
 class _Resolver:
-    """Build the :class:`_Type` graph of a schema (raw JSON or fastavro's parsed form)."""
+    """Build the :class:`AvroType` graph of a schema (raw JSON or fastavro's parsed form)."""
 
     def __init__(self, library: Mapping[str, Any]):
-        self.named: dict[str, _Type] = {}
+        self.named: dict[str, AvroType] = {}
         self.library = library  # fastavro's "__named_schemas", a fallback for references
 
-    def resolve(self, schema: Any, namespace: str = "") -> _Type:
+    def resolve(self, schema: Any, namespace: str = "") -> AvroType:
         if isinstance(schema, str):
             return self._reference(schema, namespace)
         if isinstance(schema, list):
-            return _Type("union", branches=tuple(self.resolve(b, namespace) for b in schema))
+            return AvroType("union", branches=tuple(self.resolve(b, namespace) for b in schema))
         if not isinstance(schema, Mapping):
             raise KeyPathError(f"not an Avro schema: {schema!r:.80}")
         kind = schema.get("type")
@@ -174,20 +174,20 @@ class _Resolver:
             return self.resolve(kind, namespace)
         if not isinstance(kind, str):
             raise KeyPathError(f"Avro schema without a type: {dict(schema)!r:.80}")
-        if kind in _PRIMITIVES:
-            return _Type(kind)  # logicalType and other attributes do not change the encoding
+        if kind in PRIMITIVES:
+            return AvroType(kind)  # logicalType and other attributes do not change the encoding
         if kind == "array":
-            return _Type("array", items=self.resolve(schema["items"], namespace))
+            return AvroType("array", items=self.resolve(schema["items"], namespace))
         if kind == "map":
-            return _Type("map", items=self.resolve(schema["values"], namespace))
+            return AvroType("map", items=self.resolve(schema["values"], namespace))
         if kind in _NAMED_KINDS:
             return self._define(schema, kind, namespace)
         return self._reference(kind, namespace)  # {"type": "some.named.Type"}
 
-    def _define(self, schema: Mapping[str, Any], kind: str, namespace: str) -> _Type:
+    def _define(self, schema: Mapping[str, Any], kind: str, namespace: str) -> AvroType:
         own = schema.get("namespace")
         full = _full_name(schema["name"], namespace if own is None else own)
-        node = _Type("record" if kind == "error" else kind, name=full)
+        node = AvroType("record" if kind == "error" else kind, name=full)
         self.named[full] = node  # before the fields: a record may refer to itself
         if kind == "fixed":
             node.size = int(schema["size"])
@@ -198,9 +198,9 @@ class _Resolver:
             node.fields = [(f["name"], self.resolve(f["type"], inner)) for f in schema["fields"]]
         return node
 
-    def _reference(self, name: str, namespace: str) -> _Type:
-        if name in _PRIMITIVES:
-            return _Type(name)
+    def _reference(self, name: str, namespace: str) -> AvroType:
+        if name in PRIMITIVES:
+            return AvroType(name)
         candidates = [name] if "." in name or not namespace else [f"{namespace}.{name}", name]
         for candidate in candidates:
             if candidate in self.named:
@@ -222,13 +222,13 @@ def _schema_json(schema: ParsedSchema | Mapping | list | str | bytes) -> Any:
     return schema
 
 
-def _graph(schema: ParsedSchema | Mapping | list | str | bytes) -> _Type:
+def schema_graph(schema: ParsedSchema | Mapping | list | str | bytes) -> AvroType:
     loaded = _schema_json(schema)
     library = loaded.get("__named_schemas", {}) if isinstance(loaded, Mapping) else {}
     return _Resolver(library).resolve(loaded)
 
 
-def _record_branches(node: _Type) -> list[_Type]:
+def _record_branches(node: AvroType) -> list[AvroType]:
     if node.kind == "record":
         return [node]
     if node.kind == "union":
@@ -236,21 +236,21 @@ def _record_branches(node: _Type) -> list[_Type]:
     return []
 
 
-def _has_path(node: _Type, path: Sequence[str]) -> bool:
+def has_path(node: AvroType, path: Sequence[str]) -> bool:
     """Whether some record (or record branch of a union) on the way holds ``path``."""
     if not path:
         return True
     for record in _record_branches(node):
         for name, child in record.fields:
-            if name == path[0] and _has_path(child, path[1:]):
+            if name == path[0] and has_path(child, path[1:]):
                 return True
     return False
 
 
-def _explain(node: _Type, path: Sequence[str]) -> str:
+def explain_path(node: AvroType, path: Sequence[str]) -> str:
     """``path`` joined by dots, and where it stops when a field on the way is no record."""
     for depth in range(len(path) - 1, 0, -1):
-        found = _field_type(node, path[:depth])
+        found = field_type(node, path[:depth])
         if found is not None:
             if not _record_branches(found):
                 head = ".".join(path[:depth])
@@ -259,14 +259,14 @@ def _explain(node: _Type, path: Sequence[str]) -> str:
     return ".".join(path)
 
 
-def _field_type(node: _Type, path: Sequence[str]) -> _Type | None:
+def field_type(node: AvroType, path: Sequence[str]) -> AvroType | None:
     """Type of the field at ``path`` in the first record branch that has it."""
     for record in _record_branches(node):
         for name, child in record.fields:
             if name == path[0]:
                 if len(path) == 1:
                     return child
-                found = _field_type(child, path[1:])
+                found = field_type(child, path[1:])
                 if found is not None:
                     return found
     return None
@@ -293,14 +293,14 @@ def _varint(buf: Any, pos: int) -> tuple[int, int]:
             return (value >> 1) ^ -(value & 1), pos
         shift += 7
         if shift > _MAX_VARINT_SHIFT:
-            raise _MalformedError("varint longer than 10 bytes")
+            raise MalformedError("varint longer than 10 bytes")
 
 
 def _length(buf: Any, pos: int) -> tuple[int, int]:
     """Non-negative length prefix (bytes, string) at ``pos``."""
     size, pos = _varint(buf, pos)
     if size < 0:
-        raise _MalformedError(f"negative length {size}")
+        raise MalformedError(f"negative length {size}")
     return size, pos
 
 
@@ -308,7 +308,7 @@ def _index(buf: Any, pos: int, count: int) -> tuple[int, int]:
     """Union branch or enum symbol index, checked against ``count``."""
     index, pos = _varint(buf, pos)
     if not 0 <= index < count:
-        raise _MalformedError(f"index {index} outside 0..{count - 1}")
+        raise MalformedError(f"index {index} outside 0..{count - 1}")
     return index, pos
 
 
@@ -376,7 +376,7 @@ def _regex_op(pattern: bytes, closure: Op) -> Op:
     return skip
 
 
-class _Skip:
+class Skip:
     """How to walk over one value of a type.
 
     ``closure`` always works and raises the precise error on bad bytes. ``size`` is the byte
@@ -406,14 +406,14 @@ class _Skip:
         return self._fast
 
 
-def _constant(size: int) -> _Skip:
+def constant_skip(size: int) -> Skip:
     pattern = b"" if size == 0 else b"." if size == 1 else b".{%d}" % size
-    return _Skip(_advance(size), size, pattern)
+    return Skip(_advance(size), size, pattern)
 
 
-_NOTHING = _constant(0)
-_VARINT = _Skip(_skip_varint, None, rb"[\x80-\xff]*[\x00-\x7f]")
-_SIZED = _Skip(_skip_sized)
+_NOTHING = constant_skip(0)
+VARINT = Skip(_skip_varint, None, rb"[\x80-\xff]*[\x00-\x7f]")
+SIZED = Skip(_skip_sized)
 
 
 def _block_count(buf: Any, pos: int) -> tuple[int, int, int]:
@@ -423,11 +423,11 @@ def _block_count(buf: Any, pos: int) -> tuple[int, int, int]:
         return count, -1, pos
     size, pos = _varint(buf, pos)
     if size < 0:
-        raise _MalformedError(f"negative block size {size}")
+        raise MalformedError(f"negative block size {size}")
     return -count, size, pos
 
 
-def _skip_blocks(item: _Skip) -> _Skip:
+def skip_blocks(item: Skip) -> Skip:
     """Walk over the blocks of an array, or of a map (``item`` then is key and value)."""
     if item.size is not None:
         step = item.size
@@ -439,7 +439,7 @@ def _skip_blocks(item: _Skip) -> _Skip:
                     return pos
                 pos += size if size >= 0 else count * step
 
-        return _Skip(skip_constant)
+        return Skip(skip_constant)
     walk = item.fast()
 
     def skip(buf: Any, pos: int, out: list) -> int:
@@ -453,7 +453,7 @@ def _skip_blocks(item: _Skip) -> _Skip:
             for _ in range(count):
                 pos = walk(buf, pos, out)
 
-    return _Skip(skip)
+    return Skip(skip)
 
 
 def _one_byte_limit(count: int) -> int:
@@ -461,18 +461,19 @@ def _one_byte_limit(count: int) -> int:
     return min(2 * count, _ONE_BYTE)
 
 
-def _skip_union(branches: Sequence[_Skip]) -> _Skip:
+def skip_union(branches: Sequence[Skip]) -> Skip:
     count = len(branches)
     limit = _one_byte_limit(count)
     pattern = None
-    if count * 2 <= _ONE_BYTE and all(branch.pattern is not None for branch in branches):
-        alternatives = (re.escape(bytes([2 * i])) + b.pattern for i, b in enumerate(branches))
+    patterns = [branch.pattern for branch in branches if branch.pattern is not None]
+    if count * 2 <= _ONE_BYTE and len(patterns) == count:
+        alternatives = (re.escape(bytes([2 * i])) + each for i, each in enumerate(patterns))
         pattern = b"(?:" + b"|".join(alternatives) + b")"
         if len(pattern) > _MAX_PATTERN:
             pattern = None
-    sizes = [branch.size for branch in branches]
-    if None not in sizes:
-        constant = tuple(sizes)
+    sizes = tuple(branch.size for branch in branches if branch.size is not None)
+    if len(sizes) == count:
+        constant = sizes
 
         def skip_sized(buf: Any, pos: int, out: list) -> int:
             byte = buf[pos]
@@ -481,7 +482,7 @@ def _skip_union(branches: Sequence[_Skip]) -> _Skip:
             index, pos = _index(buf, pos, count)
             return pos + constant[index]
 
-        return _Skip(skip_sized, None, pattern)
+        return Skip(skip_sized, None, pattern)
     # A regular union's closure is only its error path: walk the branches by their closures.
     ops = tuple(b.closure if pattern is not None else b.fast() for b in branches)
 
@@ -492,34 +493,34 @@ def _skip_union(branches: Sequence[_Skip]) -> _Skip:
         index, pos = _index(buf, pos, count)
         return ops[index](buf, pos, out)
 
-    return _Skip(skip, None, pattern)
+    return Skip(skip, None, pattern)
 
 
-def _merge_constants(skips: Iterable[_Skip]) -> list[_Skip]:
-    merged: list[_Skip] = []
+def _merge_constants(skips: Iterable[Skip]) -> list[Skip]:
+    merged: list[Skip] = []
     for skip in skips:
         if skip.size == 0:
             continue
         if skip.size is not None and merged and merged[-1].size is not None:
-            merged[-1] = _constant(merged[-1].size + skip.size)
+            merged[-1] = constant_skip(merged[-1].size + skip.size)
             continue
         merged.append(skip)
     return merged
 
 
-def _sequence(skips: Iterable[_Skip]) -> _Skip:
+def skip_sequence(skips: Iterable[Skip]) -> Skip:
     """Walk over values one after another (the fields of a record, a run of fields)."""
     merged = _merge_constants(skips)
     if not merged:
         return _NOTHING
     if len(merged) == 1:
         return merged[0]
-    patterns = [skip.pattern for skip in merged]
-    if None not in patterns and sum(map(len, patterns)) <= _MAX_PATTERN:
+    patterns = [skip.pattern for skip in merged if skip.pattern is not None]
+    if len(patterns) == len(merged) and sum(map(len, patterns)) <= _MAX_PATTERN:
         closure = _chain([skip.closure for skip in merged])
-        return _Skip(closure, None, b"".join(patterns))  # type: ignore[arg-type]
+        return Skip(closure, None, b"".join(patterns))
     ops: list[Op] = []
-    run: list[_Skip] = []
+    run: list[Skip] = []
     run_size = 0
     for skip in merged:
         if skip.pattern is not None and run_size + len(skip.pattern) <= _MAX_PATTERN:
@@ -527,13 +528,13 @@ def _sequence(skips: Iterable[_Skip]) -> _Skip:
             run_size += len(skip.pattern)
             continue
         if run:
-            ops.append(_sequence(run).fast())
+            ops.append(skip_sequence(run).fast())
         run, run_size = ([skip], len(skip.pattern)) if skip.pattern is not None else ([], 0)
         if skip.pattern is None:
             ops.append(skip.fast())
     if run:
-        ops.append(_sequence(run).fast())
-    return _Skip(_chain(ops))
+        ops.append(skip_sequence(run).fast())
+    return Skip(_chain(ops))
 
 
 # ----------------------------------------------------------------------------- value readers
@@ -548,7 +549,7 @@ def _read_null(buf: Any, pos: int) -> tuple[None, int]:
 def _read_boolean(buf: Any, pos: int) -> tuple[bool, int]:
     byte = buf[pos]
     if byte > 1:
-        raise _MalformedError(f"boolean byte {byte}")
+        raise MalformedError(f"boolean byte {byte}")
     return byte == 1, pos + 1
 
 
@@ -591,7 +592,7 @@ _PRIMITIVE_READERS: dict[str, Reader] = {
 }
 
 
-def _value_reader(node: _Type, where: str) -> Reader:
+def _value_reader(node: AvroType, where: str) -> Reader:
     if node.kind in _PRIMITIVE_READERS:
         return _PRIMITIVE_READERS[node.kind]
     if node.kind == "enum":
@@ -614,7 +615,7 @@ def _value_reader(node: _Type, where: str) -> Reader:
     raise KeyPathError(f"{where}: cannot read a {node.kind} value (only primitives, enum, fixed)")
 
 
-def _leaf(node: _Type, slot: int, where: str) -> Op:
+def leaf(node: AvroType, slot: int, where: str) -> Op:
     """Step reading the value of ``node`` into ``out[slot]``."""
     if node.kind in ("int", "long"):
 
@@ -650,7 +651,7 @@ def _leaf(node: _Type, slot: int, where: str) -> Op:
     return read_value
 
 
-def _leaf_union(node: _Type, slot: int, where: str) -> Op:
+def _leaf_union(node: AvroType, slot: int, where: str) -> Op:
     if any(branch.kind == "union" for branch in node.branches):
         raise KeyPathError(f"{where}: union directly inside a union")
     readers = tuple(_value_reader(branch, where) for branch in node.branches)
@@ -685,7 +686,7 @@ def _leaf_union(node: _Type, slot: int, where: str) -> Op:
     return read_union
 
 
-def _descend_union(branch_steps: Sequence[Sequence[Op]]) -> Op:
+def descend_union(branch_steps: Sequence[Sequence[Op]]) -> Op:
     """Step reading the branch index of a union on the path, then that branch's steps."""
     steps = tuple(tuple(ops) for ops in branch_steps)
     count = len(steps)
@@ -712,7 +713,7 @@ Trie = dict[str, Any]
 """Field name -> slot (int, a field to read) or a nested :data:`Trie` (a record to enter)."""
 
 
-def _trie(paths: Iterable[tuple[tuple[str, ...], int]]) -> Trie:
+def build_trie(paths: Iterable[tuple[tuple[str, ...], int]]) -> Trie:
     root: Trie = {}
     for path, slot in paths:
         node = root
@@ -735,16 +736,16 @@ def _paths(trie: Trie, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str
             yield (*prefix, name), child
 
 
-def _finish(steps: Iterable[_Skip | Op]) -> list[Op]:
+def finish(steps: Iterable[Skip | Op]) -> list[Op]:
     """Flat steps: each run of skips becomes one step (a jump, one regex match, or a chain)."""
     ops: list[Op] = []
-    run: list[_Skip] = []
+    run: list[Skip] = []
     for step in (*steps, None):
-        if isinstance(step, _Skip):
+        if isinstance(step, Skip):
             run.append(step)
             continue
         if run:
-            skip = _sequence(run)
+            skip = skip_sequence(run)
             if skip.size != 0:
                 ops.append(skip.fast())
             run = []
@@ -753,50 +754,51 @@ def _finish(steps: Iterable[_Skip | Op]) -> list[Op]:
     return ops
 
 
-class _Compiler:
-    """Turns a :class:`_Type` graph and a :data:`Trie` into a flat tuple of steps."""
+class Compiler:
+    """Turns a :class:`AvroType` graph and a :data:`Trie` into a flat tuple of steps."""
 
     def __init__(self) -> None:
-        self._skippers: dict[_Type, _Skip] = {}
+        self._skippers: dict[AvroType, Skip] = {}
 
-    def skipper(self, node: _Type) -> _Skip:
+    def skipper(self, node: AvroType) -> Skip:
         """Compile walking over one value of ``node``."""
         known = self._skippers.get(node)
         if known is not None:
             return known
         kind = node.kind
-        if kind in _CONSTANT_SIZES:
-            result = _constant(_CONSTANT_SIZES[kind])
+        if kind in CONSTANT_SIZES:
+            result = constant_skip(CONSTANT_SIZES[kind])
         elif kind in ("int", "long", "enum"):
-            result = _VARINT
+            result = VARINT
         elif kind in ("bytes", "string"):
-            result = _SIZED
+            result = SIZED
         elif kind == "fixed":
-            result = _constant(node.size)
-        elif kind == "array":
-            result = _skip_blocks(self.skipper(node.items))
-        elif kind == "map":
-            result = _skip_blocks(_sequence([_SIZED, self.skipper(node.items)]))
+            result = constant_skip(node.size)
+        elif kind in ("array", "map"):
+            if node.items is None:  # never: the resolver gives every array and map its items
+                raise KeyPathError(f"{kind} without an item type")
+            walk = self.skipper(node.items)
+            result = skip_blocks(walk if kind == "array" else skip_sequence([SIZED, walk]))
         elif kind == "union":
-            result = _skip_union([self.skipper(branch) for branch in node.branches])
+            result = skip_union([self.skipper(branch) for branch in node.branches])
         else:
             result = self._skip_record(node)
         self._skippers[node] = result
         return result
 
-    def _skip_record(self, node: _Type) -> _Skip:
+    def _skip_record(self, node: AvroType) -> Skip:
         cell: list[Op] = []
 
         def forward(buf: Any, pos: int, out: list) -> int:
             return cell[0](buf, pos, out)
 
         # A reference to the record inside itself walks through ``forward`` (not regular).
-        self._skippers[node] = _Skip(forward)
-        result = _sequence([self.skipper(child) for _name, child in node.fields])
+        self._skippers[node] = Skip(forward)
+        result = skip_sequence([self.skipper(child) for _name, child in node.fields])
         cell.append(result.fast())
         return result
 
-    def record(self, node: _Type, trie: Trie, need_rest: bool, prefix: str) -> list[_Skip | Op]:
+    def record(self, node: AvroType, trie: Trie, need_rest: bool, prefix: str) -> list[Skip | Op]:
         """Compile the fields of record ``node`` up to the last one in ``trie`` (or all)."""
         positions = {name: i for i, (name, _child) in enumerate(node.fields)}
         missing = [name for name in trie if name not in positions]
@@ -804,7 +806,7 @@ class _Compiler:
             raise KeyPathError(f"record {node.name} has no field {prefix}{missing[0]}")
         last = max(positions[name] for name in trie)
         stop = len(node.fields) if need_rest else last + 1
-        steps: list[_Skip | Op] = []
+        steps: list[Skip | Op] = []
         for i in range(stop):
             name, child = node.fields[i]
             wanted = trie.get(name, _ABSENT)
@@ -812,7 +814,7 @@ class _Compiler:
             if wanted is _ABSENT:
                 steps.append(self.skipper(child))
             elif not isinstance(wanted, dict):
-                steps.append(_leaf(child, wanted, where))
+                steps.append(leaf(child, wanted, where))
             elif child.kind == "record":
                 steps += self.record(child, wanted, need_rest or i < last, f"{where}.")
             elif child.kind == "union":
@@ -821,22 +823,22 @@ class _Compiler:
                 raise KeyPathError(f"{where} is a {child.kind}, not a record")
         return steps
 
-    def union(self, node: _Type, trie: Trie, need_rest: bool, prefix: str) -> Op:
+    def union(self, node: AvroType, trie: Trie, need_rest: bool, prefix: str) -> Op:
         """Compile a step choosing, per union branch, the steps reading ``trie`` (or none)."""
         wanted = list(_paths(trie))
         found: set[tuple[str, ...]] = set()
         branches: list[list[Op]] = []
         for branch in node.branches:
-            held = [(path, slot) for path, slot in wanted if _has_path(branch, path)]
+            held = [(path, slot) for path, slot in wanted if has_path(branch, path)]
             if branch.kind != "record" or not held:
-                branches.append(_finish([self.skipper(branch)] if need_rest else []))
+                branches.append(finish([self.skipper(branch)] if need_rest else []))
                 continue
             found.update(path for path, _slot in held)
-            branches.append(_finish(self.record(branch, _trie(held), need_rest, prefix)))
+            branches.append(finish(self.record(branch, build_trie(held), need_rest, prefix)))
         for path, _slot in wanted:
             if path not in found:
                 raise KeyPathError(f"no branch of union {prefix[:-1]} has {prefix}{'.'.join(path)}")
-        return _descend_union(branches)
+        return descend_union(branches)
 
 
 # ------------------------------------------------------------------------------- reader
@@ -896,18 +898,18 @@ class KeyReader:
         for path in self.paths:
             if not path or not all(isinstance(name, str) for name in path):
                 raise KeyPathError(f"a field path is a non-empty tuple of names, not {path!r}")
-        root = _graph(schema)
+        root = schema_graph(schema)
         self.name = root.name or root.kind
         for path in self.paths:
-            if not _has_path(root, path):
-                raise KeyPathError(f"schema {self.name} has no field {_explain(root, path)}")
-        trie = _trie((path, slot) for slot, path in enumerate(self.paths))
-        compiler = _Compiler()
+            if not has_path(root, path):
+                raise KeyPathError(f"schema {self.name} has no field {explain_path(root, path)}")
+        trie = build_trie((path, slot) for slot, path in enumerate(self.paths))
+        compiler = Compiler()
         if root.kind == "record":
             steps = compiler.record(root, trie, False, "")
         else:
             steps = [compiler.union(root, trie, False, "")]
-        ops = tuple(_finish(steps))
+        ops = tuple(finish(steps))
         self.steps = len(ops)
         self._run = self._runner(ops, len(self.paths))
 
@@ -925,7 +927,7 @@ class KeyReader:
                 # Reading past the end; OverflowError: past any end (a corrupt huge length).
                 reason = f"truncated Avro body: ran past its {len(body) - start} bytes {context}"
                 raise DecodeError(mode, reason) from exc
-            except _MalformedError as exc:
+            except MalformedError as exc:
                 raise DecodeError(mode, f"corrupt Avro body: {exc} {context}") from exc
             except UnicodeDecodeError as exc:
                 reason = f"corrupt Avro body: invalid UTF-8 ({exc.reason}) {context}"
@@ -1036,21 +1038,19 @@ def _key_function(
 def _graph_name(schema: ParsedSchema | Mapping | list | str) -> str:
     if isinstance(schema, ParsedSchema):
         return schema.name
-    root = _graph(schema)
+    root = schema_graph(schema)
     return root.name or root.kind
 
 
-def _present(root: _Type, choices: Iterable[_Choice]) -> list[_Choice]:
-    return [choice for choice in choices if _has_path(root, choice.path)]
-
-
-def _readable(root: _Type, choices: Iterable[_Choice]) -> list[_Choice]:
+def _readable(root: AvroType, choices: Iterable[_Choice]) -> list[_Choice]:
     """Choices present in the schema whose field is a primitive (or union of them)."""
     kept = []
-    for choice in _present(root, choices):
-        node = _field_type(root, choice.path)
+    for choice in choices:
+        node = field_type(root, choice.path)
+        if node is None:  # not in this schema
+            continue
         kinds = [b.kind for b in node.branches] if node.kind == "union" else [node.kind]
-        if all(kind in _READABLE for kind in kinds):
+        if all(kind in READABLE for kind in kinds):
             kept.append(choice)
     return kept
 
@@ -1088,7 +1088,7 @@ def object_key_reader(
         schema at all.
     """
     try:
-        root = _graph(schema)
+        root = schema_graph(schema)
     except (KeyPathError, KeyError, TypeError, ValueError) as exc:
         raise DecodeError(mode, f"cannot compile a key reader: {exc}") from exc
     name = schema.name if isinstance(schema, ParsedSchema) else root.name or root.kind
