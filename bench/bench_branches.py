@@ -34,8 +34,8 @@ from confluent_kafka import Consumer, Producer
 
 from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
 from brokerapp.adapters.registry import RegistryClient
-from brokerapp.domain.remap import alerts_topic_config
 from brokerapp.model.settings import load_settings
+from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.tools.produce import simulate
 from tests.integration.workers import WorkerRun, free_port
 

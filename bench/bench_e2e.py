@@ -66,9 +66,9 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
 from brokerapp.adapters.registry import RegistryClient
 from brokerapp.adapters.sql import cql_name, sql_name
-from brokerapp.domain.remap import alerts_topic_config
 from brokerapp.model.profiles import profile_for
 from brokerapp.model.settings import load_settings
+from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.tools.produce import Encoder, load_files
 from brokerapp.tools.services import MARIADB_ACCOUNT_HOST, Services
 from tests.integration.workers import REPO, WorkerRun

@@ -31,9 +31,9 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from brokerapp.adapters.kafka_admin import ensure_topics
-from brokerapp.domain.remap import alerts_topic_config
 from brokerapp.model.settings import load_settings
 from brokerapp.runtime.branch import OUTPUT_TOPIC_CONFIG
+from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.tools.services import Services
 from faults.common import (
     MAX_BYTES,

@@ -37,7 +37,7 @@ survey names a known solar-system object for it (:attr:`AlertView.ss_name` is no
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +47,11 @@ __all__ = [
     "MISSING_NUMBER",
     "MISSING_STRING",
     "MJD_OFFSET",
+    "PROFILES",
     "ZTF_BANDS",
     "ZTF_PROFILE",
     "AlertView",
+    "KeyPaths",
     "LsstProfile",
     "SurveyProfile",
     "UnknownSurveyError",
@@ -126,6 +128,47 @@ def _first(record: Mapping[str, Any] | None, *names: str) -> Any:
     return None
 
 
+def _no_lsst_object(value: Any) -> bool:
+    """Rubin's "no such object": null, ``0``, or a missing marker as :func:`is_missing` says."""
+    if value.__class__ is int:  # the usual case (the key reader's hot path), as is_missing says
+        return value == NO_LSST_ID or value == MISSING_NUMBER
+    return value == NO_LSST_ID or is_missing(value)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPaths:
+    """Where a survey's alert records keep the IDs an alert's Kafka message key is made of.
+
+    :func:`brokerapp.wire.avrokey.object_key_reader` reads these fields from the bare Avro
+    body without decoding it. The key is the UTF-8 of the first ID set (decimal for numbers),
+    tried in the order ``objects``, ``others``, ``alerts``; it equals
+    ``str(profile.object_id(record))`` whenever the profile finds an object.
+
+    Attributes
+    ----------
+    survey_fields : tuple of str
+        Top-level fields every alert schema of the survey has, the ones
+        :meth:`SurveyProfile.matches` looks for in a record.
+    objects : tuple of tuple of str
+        Field paths of the object ID, in the order :meth:`SurveyProfile.object_id` tries
+        them. When several are set they name the same object, so a reader may read first the
+        one that comes first in the body.
+    others : tuple of tuple of str
+        IDs tried next, in order, when no object ID is set (e.g. a solar-system object's).
+    alerts : tuple of tuple of str
+        Alert IDs, the last resort, in order.
+    no_object : callable
+        ``no_object(value) -> bool``: whether an ID of ``objects`` or ``others`` means "no
+        object". An alert ID counts as absent only when null.
+    """
+
+    survey_fields: tuple[str, ...]
+    objects: tuple[tuple[str, ...], ...]
+    others: tuple[tuple[str, ...], ...]
+    alerts: tuple[tuple[str, ...], ...]
+    no_object: Callable[[Any], bool]
+
+
 @dataclass(frozen=True, slots=True)
 class AlertView:
     """Survey-agnostic summary of one alert.
@@ -199,9 +242,12 @@ class SurveyProfile:
     ----------
     survey : str
         Short survey name, the :attr:`AlertView.survey` value.
+    key_paths : KeyPaths
+        Where the alert records keep the IDs of the message key.
     """
 
     survey = ""
+    key_paths: KeyPaths
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Tell whether ``record`` looks like an alert of this survey.
@@ -534,6 +580,16 @@ class ZtfProfile(SurveyProfile):
         copy["candidate"] = {**record["candidate"], "candid": new_id}
         return copy
 
+    key_paths = KeyPaths(
+        survey_fields=("objectId", "candidate"),
+        objects=(("objectId",),),
+        others=(),
+        alerts=(("candid",), ("candidate", "candid")),
+        no_object=is_missing,
+    )
+    """Key: ``objectId`` (the third field); when it is ZTF's ``"null"`` (never seen in
+    practice), the alert ID ``candid`` (top level, else ``candidate.candid``)."""
+
 
 class LsstProfile(SurveyProfile):
     """Field layout of Rubin alerts, every lsst-alert-packet schema version (3.0 to 11.1)."""
@@ -635,12 +691,30 @@ class LsstProfile(SurveyProfile):
         copy["diaSource"] = {**record["diaSource"], "diaSourceId": new_id}
         return copy
 
+    key_paths = KeyPaths(
+        survey_fields=("diaSource",),
+        objects=(("diaObject", "diaObjectId"), ("diaSource", "diaObjectId")),
+        others=(("diaSource", "ssObjectId"),),
+        alerts=(("diaSource", "diaSourceId"), ("diaSourceId",), ("alertId",)),
+        no_object=_no_lsst_object,
+    )
+    """Key: the ``diaObjectId`` of ``diaObject`` or ``diaSource`` (null, 0 or -999: none);
+    else ``diaSource.ssObjectId`` (a detection of a solar-system object only); else the alert
+    ID ``diaSource.diaSourceId``, the top-level ``diaSourceId`` (8.0 on) or ``alertId``
+    (before 8.0). Both object IDs are the same object in Rubin alerts (the diaObject sent is
+    the diaSource's; the lsst-alert-packet samples leave ``diaSource.diaObjectId`` null but
+    carry a ``diaObject``). ``diaSource.diaObjectId`` is among the first bytes of the body
+    (the fourth field of ``diaSource``, itself the fourth top-level field from 8.0 and the
+    second before; its third field before 7.0) while ``diaObject`` comes after the previous
+    detections, so the key reader reads ``diaSource``'s first."""
+
 
 ZTF_PROFILE = ZtfProfile()
 """The ZTF profile."""
 LSST_PROFILE = LsstProfile()
 """The LSST profile."""
-_PROFILES: tuple[SurveyProfile, ...] = (ZTF_PROFILE, LSST_PROFILE)
+PROFILES: tuple[SurveyProfile, ...] = (ZTF_PROFILE, LSST_PROFILE)
+"""Every survey profile, in the order :func:`profile_for` tries them."""
 
 
 def profile_for(record: Mapping[str, Any]) -> SurveyProfile:
@@ -662,7 +736,7 @@ def profile_for(record: Mapping[str, Any]) -> SurveyProfile:
     UnknownSurveyError
         If the record matches neither survey.
     """
-    for profile in _PROFILES:
+    for profile in PROFILES:
         if profile.matches(record):
             return profile
     fields = ", ".join(sorted(record)[:8])

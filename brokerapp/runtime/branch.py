@@ -42,16 +42,14 @@ from faust.types import TP
 
 from brokerapp.adapters.registry import RegistryClient
 from brokerapp.domain.processors import Alert
-from brokerapp.domain.remap import (
-    LatencyWindow,
-    alerts_topic_config,
-    backoff_delay,
-    deadletter_headers,
-)
 from brokerapp.model.profiles import UnknownSurveyError
 from brokerapp.model.settings import Settings
+from brokerapp.runtime.backoff import backoff_delay
+from brokerapp.runtime.latency import LatencyWindow
 from brokerapp.runtime.statuspage import render
+from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.wire.codecs import ConfluentCodec, DecodeError, RegistryUnavailable, SchemaCache
+from brokerapp.wire.headers import deadletter_headers
 
 __all__ = ["OUTPUT_TOPIC_CONFIG", "BranchRuntime", "add_status_pages", "output_config"]
 

@@ -34,7 +34,7 @@ Failures:
   local registry refuses: the dead-letter topic at once, with the reason in its headers.
 
 Dead-letter messages keep the upstream key, value and headers and add
-:func:`brokerapp.domain.remap.deadletter_headers`; their offsets are committed like mirrored ones.
+:func:`brokerapp.wire.headers.deadletter_headers`; their offsets are committed like mirrored ones.
 """
 
 from __future__ import annotations
@@ -55,18 +55,16 @@ from mode import Service
 from brokerapp.adapters.kafka_admin import ensure_topics
 from brokerapp.adapters.registry import RegistryClient, RegistryError
 from brokerapp.domain.remap import (
-    LatencyWindow,
     SchemaIdMap,
-    alerts_topic_config,
-    backoff_delay,
     combined_pattern,
-    deadletter_headers,
     reframe_container,
     rewrite_schema_id,
-    trace_headers,
     upstream_schema_id,
 )
 from brokerapp.model.settings import Settings
+from brokerapp.runtime.backoff import backoff_delay
+from brokerapp.runtime.latency import LatencyWindow
+from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.wire.avrokey import KeyReaders
 from brokerapp.wire.codecs import (
     DecodeError,
@@ -76,6 +74,7 @@ from brokerapp.wire.codecs import (
     frame,
     parse_schema,
 )
+from brokerapp.wire.headers import deadletter_headers, trace_headers
 
 __all__ = ["Mirror", "PermanentError", "Resolved", "SchemaResolver", "TransientError"]
 

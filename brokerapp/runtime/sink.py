@@ -59,10 +59,12 @@ from brokerapp.domain.candidates import (
     object_row,
     ss_candidate_rows,
 )
-from brokerapp.domain.remap import ORIGIN_TIMESTAMP, LatencyWindow, backoff_delay
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app
+from brokerapp.runtime.backoff import backoff_delay
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages
+from brokerapp.runtime.latency import LatencyWindow
+from brokerapp.wire.headers import ORIGIN_TIMESTAMP
 
 __all__ = [
     "SINK_TABLES",

@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, Producer
 
 from brokerapp.adapters.kafka_admin import ensure_topics
 from brokerapp.adapters.registry import RegistryClient
-from brokerapp.domain.remap import alerts_topic_config
+from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.wire.codecs import frame
 
 from .workers import WorkerRun

@@ -29,7 +29,7 @@ from cassandra.query import dict_factory
 from brokerapp.adapters.kafka_admin import ensure_topics
 from brokerapp.adapters.sql import cql_name, sql_name
 from brokerapp.adapters.stores import open_store
-from brokerapp.domain.remap import alerts_topic_config
+from brokerapp.runtime.topic_config import alerts_topic_config
 
 from .databases import cassandra_cluster, databases_or_skip, mariadb_root, private_stores
 from .test_branches import fill_buffer, lsst_solar, samples, ztf_solar

@@ -21,7 +21,13 @@ import fastavro
 import pytest
 from lsst.alert.packet.schema import get_schema_root
 
-from brokerapp.model.profiles import LSST_PROFILE, ZTF_PROFILE, is_missing, profile_for
+from brokerapp.model.profiles import (
+    LSST_PROFILE,
+    PROFILES,
+    ZTF_PROFILE,
+    is_missing,
+    profile_for,
+)
 from brokerapp.wire.avrokey import KeyPathError, KeyReader, KeyReaders, object_key_reader
 from brokerapp.wire.codecs import DecodeError, InlineCodec, SchemaCache, SchemaFileCodec, frame
 
@@ -838,6 +844,15 @@ def test_neither_survey_is_a_decode_error():
         assert caught.value.mode == "inline"
     assert readers.compiles == 1
     assert len(readers) == 1
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda profile: profile.survey)
+def test_survey_fields_are_what_the_profile_matches(profile):
+    """The key reader tells a schema's survey by the fields profile_for tells a record's by."""
+    fields = profile.key_paths.survey_fields
+    assert profile_for(dict.fromkeys(fields, 1)) is profile
+    for name in fields:
+        assert not profile.matches(dict.fromkeys(set(fields) - {name}, 1))
 
 
 def test_readers_compile_each_schema_once():

@@ -16,10 +16,8 @@ import pytest
 
 from brokerapp.domain.remap import (
     SchemaIdMap,
-    deadletter_headers,
     reframe_container,
     rewrite_schema_id,
-    trace_headers,
     upstream_schema_id,
 )
 from brokerapp.wire.codecs import DecodeError, InlineCodec
@@ -146,89 +144,6 @@ def test_reframe_container_rejects_non_container():
         reframe_container(truncated, InlineCodec())
 
 
-def test_trace_headers_keep_upstream_and_add_origin():
-    upstream = [("producer", b"rubin"), ("trace-id", b"\x00\x01"), ("producer", b"again")]
-    headers = trace_headers(upstream, "lsst-alerts-2025-01-02", 7, 123456789, 1735776000123)
-    assert headers == [
-        ("producer", b"rubin"),
-        ("trace-id", b"\x00\x01"),
-        ("producer", b"again"),
-        ("origin-topic", b"lsst-alerts-2025-01-02"),
-        ("origin-partition", b"7"),
-        ("origin-offset", b"123456789"),
-        ("origin-timestamp", b"1735776000123"),
-    ]
-    assert upstream == [("producer", b"rubin"), ("trace-id", b"\x00\x01"), ("producer", b"again")]
-
-
-def test_trace_headers_without_upstream_headers():
-    expected = [
-        ("origin-topic", b"ztf_20250102_programid1"),
-        ("origin-partition", b"0"),
-        ("origin-offset", b"0"),
-        ("origin-timestamp", b"1"),
-    ]
-    assert trace_headers(None, "ztf_20250102_programid1", 0, 0, 1) == expected
-    assert trace_headers([], "ztf_20250102_programid1", 0, 0, 1) == expected
-
-
-def test_trace_headers_do_not_stack_on_remirror():
-    first = trace_headers([("producer", b"rubin")], "upstream", 1, 10, 1000)
-    second = trace_headers(first, "alerts", 2, 20, 2000)
-    assert second == [
-        ("producer", b"rubin"),
-        ("origin-topic", b"alerts"),
-        ("origin-partition", b"2"),
-        ("origin-offset", b"20"),
-        ("origin-timestamp", b"2000"),
-    ]
-    names = [name for name, _ in second]
-    assert len(names) - len(set(names)) == 0
-    # Other headers that merely start with "origin" are kept.
-    kept = trace_headers([("origin-site", b"chile")], "t", 0, 0, 0)
-    assert kept[0] == ("origin-site", b"chile")
-
-
-def test_trace_headers_reject_non_integer_numbers():
-    with pytest.raises(TypeError):
-        trace_headers(None, "t", 0, 1.5, 0)
-
-
-def test_deadletter_headers_carry_reason_mode_and_schema_id():
-    error = DecodeError("confluent", "unknown schema ID", schema_id=314)
-    headers = deadletter_headers(str(error), error, "lsst-alerts", 3, 99)
-    assert headers == [
-        ("error-reason", b"confluent decode failed (schema_id=314): unknown schema ID"),
-        ("error-mode", b"confluent"),
-        ("error-schema-id", b"314"),
-        ("origin-topic", b"lsst-alerts"),
-        ("origin-partition", b"3"),
-        ("origin-offset", b"99"),
-    ]
-
-
-def test_deadletter_headers_from_a_real_bad_frame():
-    try:
-        upstream_schema_id(b"\x07abc")
-    except DecodeError as error:
-        headers = dict(deadletter_headers("bad frame", error, "t", 0, 5))
-    assert headers["error-reason"] == b"bad frame"
-    assert headers["error-mode"] == b"confluent"
-    assert "error-schema-id" not in headers
-    assert headers["origin-offset"] == b"5"
-
-
-def test_deadletter_headers_for_other_errors():
-    headers = deadletter_headers("registry said 409 — conflict", RuntimeError("x"), "t", 1, 2)
-    assert headers == [
-        ("error-reason", "registry said 409 — conflict".encode()),
-        ("error-mode", b"unknown"),
-        ("origin-topic", b"t"),
-        ("origin-partition", b"1"),
-        ("origin-offset", b"2"),
-    ]
-
-
 def test_schema_id_map():
     ids = SchemaIdMap()
     assert len(ids) == 0
@@ -270,7 +185,7 @@ def test_schema_id_map_rejects_non_integer_ids():
         SchemaIdMap().put("5", 1)
 
 
-# --- patterns, retries, topic configuration -------------------------------------------------
+# --- patterns, topic configuration -------------------------------------------------
 
 
 def test_combined_pattern_matches_any_daily_topic_and_nothing_else():
@@ -297,17 +212,8 @@ def test_combined_pattern_refuses_nothing_and_bad_expressions():
         combined_pattern(["ztf_(unclosed"])
 
 
-def test_backoff_doubles_up_to_the_maximum():
-    from brokerapp.domain.remap import backoff_delay
-
-    assert [backoff_delay(n, 0.5, 3.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
-    assert backoff_delay(10_000, 0.5, 30.0) == 30.0
-    with pytest.raises(ValueError):
-        backoff_delay(0, 0.5, 3.0)
-
-
 def test_alerts_topic_keeps_seven_days_by_append_time():
-    from brokerapp.domain.remap import alerts_topic_config
+    from brokerapp.runtime.topic_config import alerts_topic_config
 
     config = alerts_topic_config(7 * 24 * 3600 * 1000, 10485760)
     assert config == {
@@ -316,50 +222,3 @@ def test_alerts_topic_keeps_seven_days_by_append_time():
         "message.timestamp.type": "LogAppendTime",
         "max.message.bytes": "10485760",
     }
-
-
-# --- the latency window of the status page --------------------------------------------------
-
-
-def test_latency_window_percentiles_within_five_percent_of_numpy():
-    import numpy as np
-
-    from brokerapp.domain.remap import LatencyWindow
-
-    rng = np.random.default_rng(1)
-    latencies = rng.lognormal(mean=1.0, sigma=1.0, size=20_000)
-    window = LatencyWindow(60)
-    for second, chunk in enumerate(np.array_split(latencies, 20)):
-        window.add(1000.0 + second, chunk.tolist())
-    summary = window.summary(1019.5)
-    assert summary["count"] == 20_000
-    assert summary["max_ms"] == pytest.approx(latencies.max())
-    for name, q in (("p50_ms", 50), ("p99_ms", 99)):
-        exact = np.percentile(latencies, q)
-        assert exact <= summary[name] <= exact * 1.05
-    assert summary["rate"] == pytest.approx(20_000 / 19.5)
-
-
-def test_latency_window_forgets_what_is_older_than_the_window():
-    from brokerapp.domain.remap import LatencyWindow
-
-    window = LatencyWindow(60)
-    window.add(100.0, [500.0] * 10)
-    window.add(150.0, [2.0, 3.0])
-    assert window.summary(150.0)["max_ms"] == 500.0
-    later = window.summary(170.0)
-    assert later["count"] == 2
-    assert later["max_ms"] == 3.0
-    empty = window.summary(500.0)
-    assert empty == {"count": 0, "rate": 0.0, "p50_ms": None, "p99_ms": None, "max_ms": None}
-
-
-def test_latency_window_counts_clock_skew_as_zero():
-    from brokerapp.domain.remap import LatencyWindow
-
-    window = LatencyWindow(10)
-    window.add(5.0, [-3.0, 0.0, 1.0])
-    summary = window.summary(5.0)
-    assert summary["count"] == 3
-    assert summary["p50_ms"] <= 0.01
-    assert summary["max_ms"] == 1.0
