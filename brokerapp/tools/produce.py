@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from brokerapp.model.profiles import profile_for
 from brokerapp.wire.codecs import (
@@ -112,8 +113,69 @@ def simulate(count: int, version: str = "9.0", seed: int = 0) -> list[SourceAler
     codec = SchemaFileCodec.lsst(version)
     # simulate_alert rewrites the schema it is given (unions it picked null for become "null"):
     # hand it a copy each time so the cached schema stays the official one.
-    records = [simulate_alert(copy.deepcopy(codec.schema.raw), keepNull=[]) for _ in range(count)]
+    plain = _without_logical_types(codec.schema.raw)
+    records = [simulate_alert(copy.deepcopy(plain), keepNull=[]) for _ in range(count)]
+    for record in records:
+        _fill_timestamps(codec.schema.raw, record)
     return [SourceAlert(r, codec.schema, f"simulated-{version}-{i}") for i, r in enumerate(records)]
+
+
+#: Timestamps the simulator leaves as random longs are set within a day after this instant.
+SIMULATED_TIMESTAMP_BASE = datetime(2026, 1, 1, tzinfo=UTC)
+_SECONDS_PER_DAY = 86_400
+
+
+def _fill_timestamps(schema: Any, record: dict) -> None:
+    """Set each timestamp field of a simulated record (in place) to a time near 2026-01-01.
+
+    The simulator draws a random long for them, which no ``datetime`` can hold.
+    """
+    import random
+
+    for field in schema.get("fields", ()):
+        name, kind = field["name"], field["type"]
+        value = record.get(name)
+        if value is None:
+            continue
+        branches = kind if isinstance(kind, list) else [kind]
+        for branch in branches:
+            if not isinstance(branch, dict):
+                continue
+            if str(branch.get("logicalType", "")).startswith(("timestamp", "local-timestamp")):
+                offset = timedelta(seconds=random.uniform(0, _SECONDS_PER_DAY))
+                record[name] = SIMULATED_TIMESTAMP_BASE + offset
+            elif branch.get("type") == "record" and isinstance(value, dict):
+                _fill_timestamps(branch, value)
+            elif branch.get("type") == "array" and isinstance(value, list):
+                items = branch["items"]
+                if isinstance(items, dict) and items.get("type") == "record":
+                    for item in value:
+                        _fill_timestamps(items, item)
+
+
+def _without_logical_types(schema: Any) -> Any:
+    """Return a copy of a schema with each logical type replaced by its underlying type.
+
+    The simulator draws values by the ``type`` name and fails on an annotated one such as
+    ``{"type": "long", "logicalType": "timestamp-micros"}`` (schema 8.0's non-null
+    ``diaSource.time_processed``); the value it draws for ``long`` is a valid timestamp for
+    the official schema too.
+    """
+    if isinstance(schema, list):
+        return [_without_logical_types(branch) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "logicalType" in schema and isinstance(schema.get("type"), str) and "fields" not in schema:
+        return schema["type"] if schema["type"] not in ("fixed", "enum") else schema
+    out = dict(schema)
+    if "fields" in out:
+        out["fields"] = [dict(f, type=_without_logical_types(f["type"])) for f in out["fields"]]
+    for key in ("items", "values"):
+        if key in out:
+            out[key] = _without_logical_types(out[key])
+    if isinstance(out.get("type"), (dict, list)):
+        out["type"] = _without_logical_types(out["type"])
+    return out
 
 
 def night_of(mjd: float | None) -> str:

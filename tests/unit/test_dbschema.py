@@ -47,6 +47,33 @@ EXPECTED = {
 
 ALL = sorted(TABLES)
 
+# Column types and nullability, written from the tables' documentation (README, "Candidates,
+# objects and the databases"): IDs BIGINT, names VARCHAR, measurements DOUBLE (NULL where a
+# survey or an alert may not give one), free text TEXT. "!" marks NOT NULL.
+TYPES = {
+    "candidates": "candidate_id BIGINT! object_id VARCHAR(64)! survey VARCHAR(8)! mjd DOUBLE! "
+    "band VARCHAR(8) ra DOUBLE decl DOUBLE mag DOUBLE mag_err DOUBLE flux DOUBLE "
+    "flux_err DOUBLE visit_id BIGINT",
+    "ss_candidates": "candidate_id BIGINT! ss_name VARCHAR(64)! ss_distance_arcsec DOUBLE "
+    "object_id VARCHAR(64) survey VARCHAR(8)! mjd DOUBLE! band VARCHAR(8) ra DOUBLE "
+    "decl DOUBLE mag DOUBLE mag_err DOUBLE flux DOUBLE flux_err DOUBLE visit_id BIGINT",
+    "annotations": "alert_id BIGINT! source VARCHAR(128)! entry VARCHAR(255)! "
+    "object_id VARCHAR(64) separation_arcsec DOUBLE mjd DOUBLE detail TEXT",
+    "objects": "object_id VARCHAR(64)! survey VARCHAR(8)! n_detections INT! first_mjd DOUBLE! "
+    "last_mjd DOUBLE! latest_candidate_id BIGINT! latest_band VARCHAR(8) latest_mag DOUBLE "
+    "ra_mean DOUBLE decl_mean DOUBLE position_scatter_arcsec DOUBLE stats TEXT!",
+}
+CQL = {"BIGINT": "bigint", "INT": "int", "DOUBLE": "double", "TEXT": "text"}
+
+
+def columns(name):
+    """(column, SQL type, nullable) of a table, from :data:`TYPES`."""
+    words = TYPES[name].split()
+    return [
+        (c, t.rstrip("!"), not t.endswith("!"))
+        for c, t in zip(words[::2], words[1::2], strict=True)
+    ]
+
 
 def test_the_four_tables_and_their_keys():
     assert list(TABLES) == ["candidates", "ss_candidates", "annotations", "objects"]
@@ -97,15 +124,17 @@ def test_mariadb_create_table(name):
     ddl = dbschema.mariadb_create_table(tbl)
     assert ddl.startswith(f"CREATE TABLE IF NOT EXISTS `{name}` (")
     assert ddl.endswith("ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin")
-    for col in tbl.columns:
-        null = "NULL" if col.nullable else "NOT NULL"
-        assert f"\n  `{col.name}` {col.type} {null},\n" in ddl
-    pk = ", ".join(f"`{c}`" for c in tbl.mariadb_key)
+    _names, key, indexes, _partition, _clustering = EXPECTED[name]
+    for column, kind, nullable in columns(name):
+        null = "NULL" if nullable else "NOT NULL"
+        assert f"\n  `{column}` {kind} {null},\n" in ddl
+    assert _columns_in(ddl.split("PRIMARY KEY")[0])[1:] == [c for c, _t, _n in columns(name)]
+    pk = ", ".join(f"`{c}`" for c in key)
     assert f"PRIMARY KEY ({pk})" in ddl
-    for index in tbl.mariadb_indexes:
+    for index in indexes:
         cols = ", ".join(f"`{c}`" for c in index)
         assert f"KEY `ix_{'_'.join(index)}` ({cols})" in ddl
-    assert ddl.count("KEY") == 1 + len(tbl.mariadb_indexes)
+    assert ddl.count("KEY") == 1 + len(indexes)
 
 
 def test_mariadb_candidates_ddl_exactly():
@@ -134,13 +163,12 @@ def test_cassandra_create_table(name):
     tbl = TABLES[name]
     ddl = dbschema.cassandra_create_table(tbl, KS)
     assert ddl.startswith(f'CREATE TABLE IF NOT EXISTS "{KS}"."{name}" (')
-    types = {"BIGINT": "bigint", "INT": "int", "DOUBLE": "double", "TEXT": "text"}
-    for col in tbl.columns:
-        cql = types.get(col.type, "text")
-        assert col.cql_type == cql
-        assert f'\n  "{col.name}" {cql},\n' in ddl
-    partition = ", ".join(f'"{c}"' for c in tbl.partition_key)
-    key = ", ".join([f"({partition})", *(f'"{c}"' for c in tbl.clustering)])
+    _names, _key, _indexes, partition_key, clustering = EXPECTED[name]
+    for column, kind, _nullable in columns(name):
+        cql = CQL.get(kind, "text")
+        assert f'\n  "{column}" {cql},\n' in ddl
+    partition = ", ".join(f'"{c}"' for c in partition_key)
+    key = ", ".join([f"({partition})", *(f'"{c}"' for c in clustering)])
     assert ddl.endswith(f"PRIMARY KEY ({key})\n)")
 
 
@@ -163,22 +191,23 @@ def test_mariadb_upsert(name):
     insert, update = text.split(" ON DUPLICATE KEY UPDATE ")
     assert insert.startswith(f"INSERT INTO `{name}` (")
     listed = insert.split(" VALUES ")[0]
-    assert _columns_in(listed)[1:] == list(tbl.column_names)
-    assert insert.count("%s") == len(tbl.columns)
-    assert insert.endswith("VALUES (" + ", ".join(["%s"] * len(tbl.columns)) + ")")
-    non_key = [c for c in tbl.column_names if c not in tbl.mariadb_key]
+    names = [c for c, _t, _n in columns(name)]
+    assert _columns_in(listed)[1:] == names
+    assert insert.count("%s") == len(names)
+    assert insert.endswith("VALUES (" + ", ".join(["%s"] * len(names)) + ")")
+    non_key = [c for c in names if c not in EXPECTED[name][1]]
     assert update == ", ".join(f"`{c}` = VALUES(`{c}`)" for c in non_key)
     assert "%s" not in update
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_cassandra_upsert(name):
-    tbl = TABLES[name]
-    text = dbschema.cassandra_upsert(tbl, KS)
-    names = ", ".join(f'"{c}"' for c in tbl.column_names)
-    marks = ", ".join(["?"] * len(tbl.columns))
+    text = dbschema.cassandra_upsert(TABLES[name], KS)
+    listed = [c for c, _t, _n in columns(name)]
+    names = ", ".join(f'"{c}"' for c in listed)
+    marks = ", ".join(["?"] * len(listed))
     assert text == f'INSERT INTO "{KS}"."{name}" ({names}) VALUES ({marks})'
-    assert text.count("?") == len(tbl.columns)
+    assert text.count("?") == len(listed)
     assert "IF NOT EXISTS" not in text
 
 
