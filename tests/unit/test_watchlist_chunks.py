@@ -179,3 +179,16 @@ def test_versions_are_new_each_time_and_valid_in_keys():
     assert len(versions) == 100
     chunk = WatchlistChunk("w1", versions.pop(), 0, 1, "watchlist", (item(0),))
     assert chunk.key.startswith(b"w1@")
+
+
+def test_chunk_items_are_normalised_as_a_watchlist_would_be():
+    raw = [{"name": " M31 ", "ra": 10, "dec": -0.0, "radius_arcsec": 5}, item(1)]
+    checked = WatchlistChunk("w1", "v1", 0, 1, "watchlist", tuple(raw))
+    assert checked.items[0] == {"name": "M31", "ra": 10.0, "dec": 0.0, "radius_arcsec": 5.0}
+    assert checked.items[1] == item(1)
+    with pytest.raises(WatchlistError, match=r"items\[1\]: duplicate 'e0' \(also items\[0\]\)"):
+        WatchlistChunk("w1", "v1", 0, 1, "watchlist", (item(0), item(0)))
+    objects = WatchlistChunk("s", "v1", 0, 1, "solar_system", ("002830", "2018 VB12"))
+    assert objects.items == ("2830", "2018VB12")
+    with pytest.raises(WatchlistError, match=r"items\[0\]: 'null' is ZTF's marker"):
+        WatchlistChunk("s", "v1", 0, 1, "solar_system", ("null",))

@@ -48,15 +48,18 @@ from typing import Any
 
 from brokerapp.domain.watchlists.commands import WatchlistCommand
 from brokerapp.domain.watchlists.model import (
+    _ENTRY_FIELDS,
+    MAX_RADIUS_ARCSEC,
     SOLAR_SYSTEM_KIND,
     WATCHLIST_KIND,
     SolarSystemWatchlist,
     Watchlist,
     _check_id,
     _check_text,
+    _entry_values,
     _fields_problems,
-    _watchlist_problems,
 )
+from brokerapp.domain.watchlists.names import _normalise_object
 from brokerapp.domain.watchlists.problems import Problem, WatchlistError, _InvalidValueError
 
 __all__ = [
@@ -81,6 +84,7 @@ VERSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 """What a version must match (whole string)."""
 
 _KINDS = (WATCHLIST_KIND, SOLAR_SYSTEM_KIND)
+_ENTRY_KEYS = frozenset(_ENTRY_FIELDS)
 _CHUNK_FIELDS = ("op", "watchlist_id", "version", "seq", "chunks", "kind", "items")
 _COMMIT_FIELDS = ("op", "watchlist_id", "version", "chunks", "count", "kind", "name", "owner")
 _SOURCE = "watchlist chunk"
@@ -120,6 +124,86 @@ def _kind_check(value: Any) -> str:
             f"unknown kind {value!r} (expected {' or '.join(map(repr, _KINDS))})"
         )
     return value
+
+
+def _fast_entry(item: Mapping) -> dict | None:
+    """Return a checked entry item if it is plainly valid (as JSON writes one), else None.
+
+    The common case, checked without building problems: exactly the four fields, a
+    printable stripped name, floats in range. Anything else takes the full checks.
+    """
+    if item.keys() != _ENTRY_KEYS:
+        return None
+    name, ra, dec, radius = item["name"], item["ra"], item["dec"], item["radius_arcsec"]
+    if (
+        type(name) is str
+        and type(ra) is float
+        and type(dec) is float
+        and type(radius) is float
+        and 0.0 <= ra < 360.0
+        and -90.0 <= dec <= 90.0
+        and 0.0 < radius <= MAX_RADIUS_ARCSEC
+        and name
+        and name.isprintable()
+        and name.strip() == name
+    ):
+        return {"name": name, "ra": ra + 0.0, "dec": dec + 0.0, "radius_arcsec": radius}
+    return None
+
+
+def _slow_entry(item: Mapping, path: str, problems: list[Problem]) -> dict | None:
+    """Return a checked entry item, or None after adding its problems to ``problems``."""
+    item_problems = (
+        [] if item.keys() == _ENTRY_KEYS else _fields_problems(item, _ENTRY_FIELDS, path + ".")
+    )
+    values, value_problems = _entry_values(*(item.get(name) for name in _ENTRY_FIELDS))
+    item_problems.extend(
+        Problem(message, column=name, where=f"{path}.{name}")
+        for name, message in value_problems
+        if name in item
+    )
+    if item_problems:
+        problems.extend(item_problems)
+        return None
+    return {name: values[name] for name in _ENTRY_FIELDS}
+
+
+def _check_items(kind: str, items: Any) -> tuple[list, list[Problem]]:
+    """Check the items of a chunk; return (normalised items, problems named ``items[i]``)."""
+    if not isinstance(items, list | tuple):
+        return [], [Problem(f"items must be a list, got {type(items).__name__}", where="items")]
+    if not items:
+        return [], [Problem("a chunk needs at least one item", where="items")]
+    problems: list[Problem] = []
+    checked: list = []
+    first: dict[str, int] = {}
+    value: Any
+    for index, item in enumerate(items):
+        path = f"items[{index}]"
+        if kind == WATCHLIST_KIND:
+            if not isinstance(item, Mapping):
+                problems.append(
+                    Problem(f"expected a JSON object, got {type(item).__name__}", where=path)
+                )
+                continue
+            value = _fast_entry(item) or _slow_entry(item, path, problems)
+            if value is None:
+                continue
+            key = value["name"]
+        else:
+            try:
+                key = value = _normalise_object(item)
+            except _InvalidValueError as exc:
+                problems.append(Problem(str(exc), where=path))
+                continue
+        if key in first:
+            problems.append(
+                Problem(f"duplicate {key!r} (also items[{first[key]}])", where=f"{path}")
+            )
+            continue
+        first[key] = index
+        checked.append(value)
+    return checked, problems
 
 
 @dataclass(frozen=True)
@@ -170,21 +254,9 @@ class WatchlistChunk:
                 Problem(f"seq {self.seq} is not below chunks {self.chunks}", where="seq")
             )
         if not problems:
-            field = "entries" if self.kind == WATCHLIST_KIND else "objects"
-            checked, item_problems = _watchlist_problems(
-                {
-                    "kind": self.kind,
-                    "id": self.watchlist_id,
-                    "name": "chunk",
-                    "owner": "chunk",
-                    field: list(self.items),
-                }
-            )
-            for problem in item_problems:
-                where = (problem.where or "").replace(field, "items", 1)
-                problems.append(Problem(problem.message, column=problem.column, where=where))
-            if checked is not None:
-                object.__setattr__(self, "items", tuple(watchlist_items(checked)))
+            items, item_problems = _check_items(self.kind, self.items)
+            problems.extend(item_problems)
+            object.__setattr__(self, "items", tuple(items))
         if problems:
             raise WatchlistError(problems, source=_SOURCE)
 

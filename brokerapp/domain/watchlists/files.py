@@ -47,6 +47,7 @@ from brokerapp.domain.watchlists.model import (
     _check_range,
     _check_text,
     _fmt,
+    _trusted_entry,
 )
 from brokerapp.domain.watchlists.names import _normalise_object
 from brokerapp.domain.watchlists.problems import Problem, WatchlistError, _InvalidValueError
@@ -563,8 +564,9 @@ def load_entries(
             )
             continue
         first[values["name"]] = index
+        # Every value passed the checks WatchlistEntry makes (_text_cell, _number_cell).
         entries.append(
-            WatchlistEntry(values["name"], values["ra"], values["dec"], values["radius"])
+            _trusted_entry(values["name"], values["ra"], values["dec"], values["radius"])
         )
     if problems:
         raise WatchlistError(problems, source=label)

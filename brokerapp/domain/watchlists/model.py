@@ -113,7 +113,9 @@ def _check_text(value: Any) -> str:
     text = value.strip()
     if not text:
         raise _InvalidValueError("empty value")
-    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text):
+    # Printable text has no control character (C0, DEL and C1 are not printable); only
+    # other text needs the scan.
+    if not text.isprintable() and any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text):
         raise _InvalidValueError(f"{text!r} contains a control character")
     return text
 
@@ -206,6 +208,16 @@ class WatchlistEntry:
             )
         for field_name, value in values.items():
             object.__setattr__(self, field_name, value)
+
+
+def _trusted_entry(name: str, ra: float, dec: float, radius_arcsec: float) -> WatchlistEntry:
+    """Return an entry of values already checked as :class:`WatchlistEntry` checks them."""
+    entry = object.__new__(WatchlistEntry)
+    object.__setattr__(entry, "name", name)
+    object.__setattr__(entry, "ra", ra)
+    object.__setattr__(entry, "dec", dec)
+    object.__setattr__(entry, "radius_arcsec", radius_arcsec)
+    return entry
 
 
 @dataclass(frozen=True)
