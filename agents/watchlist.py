@@ -7,7 +7,8 @@ Launch with ``faust -A agents.watchlist worker``. Three agents and the three glo
     Reads ``watchlist_control_topic`` (one partition, compacted) and applies each message
     (:func:`brokerapp.domain.watchlists.chunks.parse_control`): a chunk of an upload is
     staged, a commit puts the staged upload in force in one swap (a reader sees the old
-    version or the new one, never a mix; an upload without its commit changes nothing), a
+    version or the new one, never a mix; an upload without its commit changes nothing;
+    a large commit is applied in steps, the other agents running between them), a
     whole-watchlist put is staged and committed at once, a delete removes it. Chunks of
     superseded uploads are removed and their tombstones sent to the control topic, so
     compaction drops them. An invalid message, or a commit whose chunks are missing, is
@@ -101,6 +102,16 @@ def build(settings: Settings) -> faust.App:
         sent = [await control_topic.send(key=key, value=value) for key, value in messages]
         await asyncio.gather(*sent)
 
+    async def run_steps(steps: zonetable.Steps) -> zonetable.Applied:
+        # The other agents and the web view run between two steps (a 10^6-entry commit
+        # takes tens of seconds); the tables are consistent for matching at each pause.
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+            await asyncio.sleep(0)
+
     @app.agent(control_topic, name="control", concurrency=1)
     async def control(stream: faust.StreamT) -> Any:
         """Apply control messages to the tables."""
@@ -108,7 +119,7 @@ def build(settings: Settings) -> faust.App:
             if event.value is None:  # a tombstone of a removed chunk
                 continue
             try:
-                applied = zonetable.apply(
+                steps = zonetable.apply_steps(
                     watchlists,
                     zones,
                     ss_objects,
@@ -116,6 +127,7 @@ def build(settings: Settings) -> faust.App:
                     f"o{event.message.offset}",
                     settings.watchlist_chunk_entries,
                 )
+                applied = await run_steps(steps)
             except WatchlistError as exc:
                 counts["refused"] += 1
                 await runtime.dead_letter(event, exc)

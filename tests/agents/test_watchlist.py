@@ -152,10 +152,24 @@ def entry(name, ra, dec, radius=2.0):
     return {"name": name, "ra": ra, "dec": dec, "radius_arcsec": radius}
 
 
-async def feed(agent, messages):
+async def feed(agent, messages, done=None):
+    """Put messages into the agent; return once it has processed them all.
+
+    ``put`` returns when the agent takes a message, not when it is done with it: a control
+    agent is given a trailing tombstone (which it skips), so the last real message is done
+    when the tombstone is taken; for the other agents ``done()`` says when.
+    """
     async with agent.test_context() as ctx:
         for key, value in messages:
             await ctx.put(key=key, value=value)
+        if done is None:
+            await ctx.put(key=b"end", value=None)
+            return
+        for _ in range(200):
+            if done():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the agent did not finish")
 
 
 async def test_chunks_then_a_commit_put_a_version_in_force_and_supersede_the_last(app, settings):
@@ -222,7 +236,12 @@ async def test_an_alert_in_an_entry_is_annotated_and_sent_as_an_annotated_alert(
         ],
     )
     value = framed(registry, schema, record)
-    await feed(app.agents["match"], [(record["objectId"].encode(), value)])
+    annotated_topic = settings.annotated_alerts_topic
+    await feed(
+        app.agents["match"],
+        [(record["objectId"].encode(), value)],
+        done=lambda: app.producer.sent[annotated_topic],
+    )
 
     annotations = [json.loads(v) for _, v in app.producer.sent[settings.annotations_topic]]
     assert len(annotations) == 1
@@ -255,7 +274,11 @@ async def test_a_solar_system_watchlist_annotates_alerts_of_its_objects(app, set
             (b"ss1", commit(1, 1, watchlist_id="ss1", kind="solar_system")),
         ],
     )
-    await feed(app.agents["ss_match"], [(b"k", framed(registry, schema, record))])
+    await feed(
+        app.agents["ss_match"],
+        [(b"k", framed(registry, schema, record))],
+        done=lambda: app.producer.sent[settings.annotated_alerts_topic],
+    )
     [(_, value)] = app.producer.sent[settings.annotations_topic]
     got = json.loads(value)
     assert (got["watchlist_id"], got["entry"], got["separation_arcsec"]) == ("ss1", "2830", 0.5)

@@ -15,6 +15,7 @@ from brokerapp.domain.watchlists.chunks import WatchlistChunk, WatchlistCommit
 from brokerapp.domain.watchlists.zonetable import (
     apply,
     commit,
+    commit_steps,
     delete,
     entries_json,
     in_force,
@@ -230,3 +231,40 @@ def test_solar_system_watchlists_follow_their_objects_version_by_version(tables)
     assert ss_objects == {"2830": ["ss1"], "K12J69D": ["ss1"]}
     delete(watchlists, zones, ss_objects, "ss1")
     assert ss_objects == {} and watchlists == {} and zones == {}
+
+
+def test_a_reader_between_any_two_steps_of_a_commit_sees_one_version(tables, monkeypatch):
+    from brokerapp.domain.watchlists import zonetable
+
+    monkeypatch.setattr(zonetable, "STEP_ITEMS", 1)  # a step per entry and per zone
+    watchlists, zones, ss_objects = tables
+    stage(watchlists, chunk("v1", 0, 1, A, B))
+    commit(watchlists, zones, ss_objects, commit_of("v1", 1, 2))
+    stage(watchlists, chunk("v2", 0, 1, A_MOVED))
+    steps = zonetable.commit_steps(watchlists, zones, ss_objects, commit_of("v2", 1, 1))
+    states = []
+    while True:
+        states.append((found(zones, 10.0, 0.1), found(zones, 20.0, 0.1), found(zones, 10.5, 0.3)))
+        try:
+            next(steps)
+        except StopIteration as done:
+            applied = done.value
+            break
+    old, new = ({"a"}, set(), {"b"}), (set(), {"a"}, set())
+    assert all(state in (old, new) for state in states)
+    assert states[0] == old and states[-1] == new and len(states) > 4
+    assert applied.count == 1
+
+
+def test_a_commit_replayed_after_its_swap_removes_the_old_rows_left(tables):
+    watchlists, zones, ss_objects = tables
+    stage(watchlists, chunk("v1", 0, 1, A, B))
+    commit(watchlists, zones, ss_objects, commit_of("v1", 1, 2))
+    stage(watchlists, chunk("v2", 0, 1, A_MOVED))
+    steps = commit_steps(watchlists, zones, ss_objects, commit_of("v2", 1, 1))
+    while zones.get("@w1") != "v2":  # the worker stops right after the swap
+        next(steps)
+    assert [row[0] for row in zones["361"]] == ["w1@v1/b"]  # left behind
+    commit(watchlists, zones, ss_objects, commit_of("v2", 1, 1))  # the commit read again
+    assert sorted(zone_keys(zones)) == ["360"]
+    assert [row[0] for row in zones["360"]] == ["w1@v2/a"]

@@ -39,6 +39,13 @@ from brokerapp.domain.watchlists.catalogues import (
     synthetic_catalogue,
     write_catalogue,
 )
+from brokerapp.domain.watchlists.chunks import (
+    WatchlistChunk,
+    WatchlistCommit,
+    assemble,
+    chunk_commands,
+    parse_control,
+)
 from brokerapp.domain.watchlists.commands import COMMAND_OPS, WatchlistCommand
 from brokerapp.domain.watchlists.files import (
     CATALOGUE_FORMATS,
@@ -86,15 +93,20 @@ __all__ = [
     "Problem",
     "SolarSystemWatchlist",
     "Watchlist",
+    "WatchlistChunk",
     "WatchlistCommand",
+    "WatchlistCommit",
     "WatchlistEntry",
     "WatchlistError",
+    "assemble",
+    "chunk_commands",
     "load_catalogue",
     "load_entries",
     "load_objects",
     "load_watchlist",
     "normalise_object_name",
     "object_key",
+    "parse_control",
     "synthetic_catalogue",
     "watchlist_from_json",
     "watchlist_to_json",

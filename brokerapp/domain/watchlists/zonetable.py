@@ -36,7 +36,7 @@ are swapped in one synchronous step, atomic for the worker applying it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Generator, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,16 +55,22 @@ from brokerapp.domain.zones import (
     Entry,
     Match,
     build_zones,
+    entry_zones,
 )
 
 __all__ = [
+    "STEP_ITEMS",
     "Applied",
+    "Steps",
     "Table",
     "apply",
     "apply_put",
+    "apply_steps",
     "chunk_key",
     "commit",
+    "commit_steps",
     "delete",
+    "delete_steps",
     "entries_json",
     "headers",
     "in_force",
@@ -168,31 +174,49 @@ def _staged(watchlists: Table, watchlist_id: str, version: str) -> dict[int, dic
     }
 
 
-def _version_rows(watchlist_id: str, version: str, items: Iterable[dict]) -> Iterable[Entry]:
-    for item in items:
-        yield Entry(
-            f"{watchlist_id}@{version}/{item['name']}",
-            item["ra"],
-            item["dec"],
-            item["radius_arcsec"],
-            {"watchlist": watchlist_id, "version": version, "entry": item["name"]},
-        )
+STEP_ITEMS = 20_000
+"""Items handled between two steps of :func:`apply_steps` (and the zones are one each)."""
+
+Steps = Generator[None, None, Applied]
+"""What :func:`apply_steps` returns: ``next()`` it until ``StopIteration.value``."""
 
 
-def _add_rows(zones: Table, built: dict[int, list]) -> None:
-    for zone, rows in built.items():
+def _version_entry(watchlist_id: str, version: str, item: dict) -> Entry:
+    return Entry(
+        f"{watchlist_id}@{version}/{item['name']}",
+        item["ra"],
+        item["dec"],
+        item["radius_arcsec"],
+        {"watchlist": watchlist_id, "version": version, "entry": item["name"]},
+    )
+
+
+def _add_rows(
+    zones: Table, watchlist_id: str, version: str, items: list[dict]
+) -> Generator[None, None, list[int]]:
+    """Write the rows of a version beside the rows in force; return the zones used."""
+    by_zone: dict[int, list[Entry]] = {}
+    for index, item in enumerate(items, start=1):
+        entry = _version_entry(watchlist_id, version, item)
+        for zone in entry_zones(entry.dec, entry.radius_arcsec, DEFAULT_HEIGHT_DEG):
+            by_zone.setdefault(zone, []).append(entry)
+        if index % STEP_ITEMS == 0:
+            yield
+    for zone, entries in sorted(by_zone.items()):
         key = str(zone)
-        existing = zones.get(key)
-        if existing:
-            # Re-sorts the zone in the stored order; a row of the same name is replaced.
-            rows = build_zones([*existing, *rows], DEFAULT_HEIGHT_DEG)[zone]
-        zones[key] = rows
+        # build_zones sorts the zone in the stored order; a row of the same name is replaced.
+        zones[key] = build_zones([*(zones.get(key) or ()), *entries], DEFAULT_HEIGHT_DEG)[zone]
+        yield
+    return sorted(by_zone)
 
 
-def _drop_rows(zones: Table, watchlist_id: str, header: dict) -> None:
-    """Remove the rows of the version ``header`` describes."""
-    version = header.get("version")
-    keys = [str(zone) for zone in header["zones"]] if "zones" in header else zone_keys(zones)
+def _drop_rows(
+    zones: Table, watchlist_id: str, keys: Iterable[str], keep: str | None = None
+) -> Generator[None, None, None]:
+    """Remove the rows of a watchlist from zones ``keys``, but those of version ``keep``.
+
+    One zone a step. With ``keep`` None every row of the watchlist goes (a delete).
+    """
     for key in keys:
         rows = zones.get(key)
         if not rows:
@@ -204,7 +228,7 @@ def _drop_rows(zones: Table, watchlist_id: str, header: dict) -> None:
                 len(row) > PAYLOAD
                 and isinstance(row[PAYLOAD], dict)
                 and row[PAYLOAD].get("watchlist") == watchlist_id
-                and row[PAYLOAD].get("version") == version
+                and (keep is None or row[PAYLOAD].get("version") != keep)
             )
         ]
         if len(kept) != len(rows):
@@ -212,6 +236,12 @@ def _drop_rows(zones: Table, watchlist_id: str, header: dict) -> None:
                 zones[key] = kept
             else:
                 del zones[key]
+            yield
+
+
+def _zones_of(zones: Table, header: dict) -> list[str]:
+    """Return the zone keys a header's rows are in (all zones if the header has no list)."""
+    return [str(zone) for zone in header["zones"]] if "zones" in header else zone_keys(zones)
 
 
 def _objects_of(watchlists: Table, watchlist_id: str, header: dict) -> list[str]:
@@ -221,15 +251,21 @@ def _objects_of(watchlists: Table, watchlist_id: str, header: dict) -> list[str]
     return [name for seq in sorted(staged) for name in staged[seq]["items"]]
 
 
-def _follow(ss_objects: Table, watchlist_id: str, add: Iterable[str], drop: Iterable[str]) -> None:
-    for name in add:
+def _follow(
+    ss_objects: Table, watchlist_id: str, add: Iterable[str], drop: Iterable[str]
+) -> Generator[None, None, None]:
+    for index, name in enumerate(add, start=1):
         ss_objects[name] = sorted({*(ss_objects.get(name) or []), watchlist_id})
-    for name in drop:
+        if index % STEP_ITEMS == 0:
+            yield
+    for index, name in enumerate(drop, start=1):
         left = [w for w in ss_objects.get(name) or [] if w != watchlist_id]
         if left:
             ss_objects[name] = left
         elif name in ss_objects:
             del ss_objects[name]
+        if index % STEP_ITEMS == 0:
+            yield
 
 
 def _remove_chunks(watchlists: Table, watchlist_id: str, keep: str | None) -> list[str]:
@@ -246,8 +282,19 @@ def _remove_chunks(watchlists: Table, watchlist_id: str, keep: str | None) -> li
     return removed
 
 
-def commit(watchlists: Table, zones: Table, ss_objects: Table, command: WatchlistCommit) -> Applied:
-    """Put a staged upload in force, atomically for readers that use :func:`in_force`.
+def _run(steps: Steps) -> Applied:
+    """Run every step at once; return what changed."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def commit_steps(
+    watchlists: Table, zones: Table, ss_objects: Table, command: WatchlistCommit
+) -> Steps:
+    """Put a staged upload in force, in steps, atomically for readers using :func:`in_force`.
 
     Parameters
     ----------
@@ -258,14 +305,17 @@ def commit(watchlists: Table, zones: Table, ss_objects: Table, command: Watchlis
 
     Returns
     -------
-    Applied
-        ``op`` ``"commit"``, the item count and the chunk keys removed (superseded versions
-        and orphaned uploads of this watchlist).
+    generator
+        Each ``next()`` does one step (:data:`STEP_ITEMS` items, or one zone); a reader may
+        look between any two. Its ``StopIteration.value`` is the :class:`Applied`: ``op``
+        ``"commit"``, the item count and the chunk keys removed (superseded versions and
+        orphaned uploads of this watchlist).
 
     Raises
     ------
     WatchlistError
-        If the staged chunks do not match the commit (:func:`assemble`); nothing changed.
+        At the first step, if the staged chunks do not match the commit (:func:`assemble`);
+        nothing changed.
     """
     watchlist_id, version = command.watchlist_id, command.version
     items = assemble(command, _staged(watchlists, watchlist_id, version))
@@ -281,29 +331,37 @@ def commit(watchlists: Table, zones: Table, ss_objects: Table, command: Watchlis
     }
     if command.kind == SOLAR_SYSTEM_KIND:
         previous = [] if old is None else _objects_of(watchlists, watchlist_id, old)
-        _follow(ss_objects, watchlist_id, items, set(previous) - set(items))
+        yield from _follow(ss_objects, watchlist_id, items, set(previous) - set(items))
         if old is not None and old.get("kind") != SOLAR_SYSTEM_KIND:
-            _drop_rows(zones, watchlist_id, old)
-        if marker_key(watchlist_id) in zones:
-            del zones[marker_key(watchlist_id)]
+            if marker_key(watchlist_id) in zones:
+                del zones[marker_key(watchlist_id)]
+            yield from _drop_rows(zones, watchlist_id, _zones_of(zones, old))
         watchlists[watchlist_id] = header
     else:
-        built = build_zones(_version_rows(watchlist_id, version, items), DEFAULT_HEIGHT_DEG)
-        _add_rows(zones, built)
+        header["zones"] = yield from _add_rows(zones, watchlist_id, version, items)
         zones[marker_key(watchlist_id)] = version  # the swap
-        header["zones"] = sorted(built)
         watchlists[watchlist_id] = header
-        if old is not None and old.get("version") != version:
-            if old.get("kind") == SOLAR_SYSTEM_KIND:
-                _follow(ss_objects, watchlist_id, (), _objects_of(watchlists, watchlist_id, old))
-            else:
-                _drop_rows(zones, watchlist_id, old)
+        yield
+        if old is not None and old.get("kind") == SOLAR_SYSTEM_KIND:
+            objects = _objects_of(watchlists, watchlist_id, old)
+            yield from _follow(ss_objects, watchlist_id, (), objects)
+        elif old is not None and old.get("version") != version:
+            yield from _drop_rows(zones, watchlist_id, _zones_of(zones, old), keep=version)
+        elif old is not None:
+            # A replayed commit (the worker stopped after the swap, before the old rows went):
+            # the old version's zones are no longer known, so every zone is looked at.
+            yield from _drop_rows(zones, watchlist_id, zone_keys(zones), keep=version)
     removed = _remove_chunks(watchlists, watchlist_id, keep=version)
     return Applied("commit", watchlist_id, version, len(items), removed)
 
 
-def delete(watchlists: Table, zones: Table, ss_objects: Table, watchlist_id: str) -> Applied:
-    """Delete a watchlist: no match from the first write on, then its rows and chunks go.
+def commit(watchlists: Table, zones: Table, ss_objects: Table, command: WatchlistCommit) -> Applied:
+    """Run :func:`commit_steps` at once (same arguments, result and errors)."""
+    return _run(commit_steps(watchlists, zones, ss_objects, command))
+
+
+def delete_steps(watchlists: Table, zones: Table, ss_objects: Table, watchlist_id: str) -> Steps:
+    """Delete a watchlist in steps: nothing of it matches from the first write on.
 
     Parameters
     ----------
@@ -314,21 +372,50 @@ def delete(watchlists: Table, zones: Table, ss_objects: Table, watchlist_id: str
 
     Returns
     -------
-    Applied
-        ``op`` ``"delete"`` and the chunk keys removed.
+    generator
+        As for :func:`commit_steps`; the :class:`Applied` has ``op`` ``"delete"`` and the
+        chunk keys removed.
     """
     old = watchlists.get(watchlist_id)
     if old is not None:
         if old.get("kind") == SOLAR_SYSTEM_KIND:
-            _follow(ss_objects, watchlist_id, (), _objects_of(watchlists, watchlist_id, old))
+            yield from _follow(
+                ss_objects, watchlist_id, (), _objects_of(watchlists, watchlist_id, old)
+            )
         else:
             if marker_key(watchlist_id) in zones:
                 del zones[marker_key(watchlist_id)]  # no versioned row matches from here on
-            _drop_rows(zones, watchlist_id, old)
+            yield from _drop_rows(zones, watchlist_id, _zones_of(zones, old))
         del watchlists[watchlist_id]
     return Applied(
-        "delete", watchlist_id, removed_chunks=_remove_chunks(watchlists, watchlist_id, None)
+        "delete",
+        "delete_steps",
+        watchlist_id,
+        removed_chunks=_remove_chunks(watchlists, watchlist_id, None),
     )
+
+
+def delete(watchlists: Table, zones: Table, ss_objects: Table, watchlist_id: str) -> Applied:
+    """Run :func:`delete_steps` at once (same arguments and result)."""
+    return _run(delete_steps(watchlists, zones, ss_objects, watchlist_id))
+
+
+def _put_steps(
+    watchlists: Table,
+    zones: Table,
+    ss_objects: Table,
+    command: WatchlistCommand,
+    version: str,
+    chunk_entries: int,
+) -> Steps:
+    if command.op == "delete" or command.payload is None:
+        return (yield from delete_steps(watchlists, zones, ss_objects, command.watchlist_id))
+    chunks, last = chunk_commands(command.payload, chunk_entries, version)
+    for chunk in chunks:
+        stage(watchlists, chunk)
+    applied = yield from commit_steps(watchlists, zones, ss_objects, last)
+    applied.op = "put"
+    return applied
 
 
 def apply_put(
@@ -358,25 +445,22 @@ def apply_put(
     Applied
         ``op`` ``"put"`` or ``"delete"``.
     """
-    if command.op == "delete" or command.payload is None:
-        return delete(watchlists, zones, ss_objects, command.watchlist_id)
-    chunks, last = chunk_commands(command.payload, chunk_entries, version)
-    for chunk in chunks:
-        stage(watchlists, chunk)
-    applied = commit(watchlists, zones, ss_objects, last)
-    applied.op = "put"
-    return applied
+    return _run(_put_steps(watchlists, zones, ss_objects, command, version, chunk_entries))
 
 
-def apply(
+def apply_steps(
     watchlists: Table,
     zones: Table,
     ss_objects: Table,
     message: ControlMessage,
     version: str,
     chunk_entries: int,
-) -> Applied:
-    """Apply any control message: stage a chunk, commit an upload, put or delete.
+) -> Steps:
+    """Apply any control message in steps: stage a chunk, commit an upload, put or delete.
+
+    A worker runs the steps with a pause for its event loop between two, so that a
+    10^6-entry commit (tens of seconds) does not stop its other agents and web view; the
+    tables are consistent for :func:`in_force` between any two steps.
 
     Parameters
     ----------
@@ -391,19 +475,32 @@ def apply(
 
     Returns
     -------
-    Applied
-        What changed.
+    generator
+        As for :func:`commit_steps`: its ``StopIteration.value`` is the :class:`Applied`.
 
     Raises
     ------
     WatchlistError
-        For a commit that does not match its staged chunks (nothing changed).
+        At the first step, for a commit that does not match its staged chunks (nothing
+        changed).
     """
     if isinstance(message, WatchlistChunk):
         return stage(watchlists, message)
     if isinstance(message, WatchlistCommit):
-        return commit(watchlists, zones, ss_objects, message)
-    return apply_put(watchlists, zones, ss_objects, message, version, chunk_entries)
+        return (yield from commit_steps(watchlists, zones, ss_objects, message))
+    return (yield from _put_steps(watchlists, zones, ss_objects, message, version, chunk_entries))
+
+
+def apply(
+    watchlists: Table,
+    zones: Table,
+    ss_objects: Table,
+    message: ControlMessage,
+    version: str,
+    chunk_entries: int,
+) -> Applied:
+    """Run :func:`apply_steps` at once (same arguments, result and errors)."""
+    return _run(apply_steps(watchlists, zones, ss_objects, message, version, chunk_entries))
 
 
 def in_force(zones: Table, matches: Iterable[Match]) -> list[Match]:
