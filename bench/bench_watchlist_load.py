@@ -68,7 +68,7 @@ def write_csv(path: Path, entries: list[tuple[str, float, float]]) -> None:
 
 
 def listed(run: WorkerRun) -> dict:
-    url = f"http://127.0.0.1:{run.port}/watchlist/watchlists/"
+    url = f"http://{load_settings().web_bind}:{run.port}/watchlist/watchlists/"
     with urllib.request.urlopen(url, timeout=30) as response:
         return json.load(response)
 

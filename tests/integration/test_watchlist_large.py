@@ -28,6 +28,7 @@ from astropy.coordinates import SkyCoord
 
 from brokerapp.adapters.kafka_admin import ensure_topics
 from brokerapp.domain.remap import alerts_topic_config
+from brokerapp.model.settings import load_settings
 
 from .test_branches import WATCHLISTS, alert_position, branch, fill_buffer, read_topic, samples
 
@@ -90,8 +91,12 @@ def put(run, watchlist_id, path):
     )
 
 
+def base_url(run):
+    return f"http://{load_settings().web_bind}:{run.port}/watchlist/watchlists/"
+
+
 def listed(run):
-    url = f"http://127.0.0.1:{run.port}/watchlist/watchlists/"
+    url = base_url(run)
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
 
@@ -153,7 +158,7 @@ async def test_a_watchlist_of_100000_entries_loads_through_the_cli_and_matches(
     # The same file through REST: streamed in (4 MB, beyond the web server's 1 MB body
     # limit), sent as chunks and a commit.
     request = urllib.request.Request(
-        f"http://127.0.0.1:{run.port}/watchlist/watchlists/viarest?owner=rest",
+        f"{base_url(run)}viarest?owner=rest",
         data=path.read_bytes(),
         method="PUT",
     )
