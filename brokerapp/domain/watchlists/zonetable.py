@@ -251,21 +251,20 @@ def _objects_of(watchlists: Table, watchlist_id: str, header: dict) -> list[str]
     return [name for seq in sorted(staged) for name in staged[seq]["items"]]
 
 
-def _follow(
-    ss_objects: Table, watchlist_id: str, add: Iterable[str], drop: Iterable[str]
-) -> Generator[None, None, None]:
-    for index, name in enumerate(add, start=1):
+def _follow(ss_objects: Table, watchlist_id: str, add: Iterable[str], drop: Iterable[str]) -> None:
+    """Add a watchlist to the followers of ``add`` and remove it from those of ``drop``.
+
+    One step, with no pause: a solar-system watchlist is swapped atomically for the worker
+    applying it (its objects have no versions).
+    """
+    for name in add:
         ss_objects[name] = sorted({*(ss_objects.get(name) or []), watchlist_id})
-        if index % STEP_ITEMS == 0:
-            yield
-    for index, name in enumerate(drop, start=1):
+    for name in drop:
         left = [w for w in ss_objects.get(name) or [] if w != watchlist_id]
         if left:
             ss_objects[name] = left
         elif name in ss_objects:
             del ss_objects[name]
-        if index % STEP_ITEMS == 0:
-            yield
 
 
 def _remove_chunks(watchlists: Table, watchlist_id: str, keep: str | None) -> list[str]:
@@ -331,7 +330,7 @@ def commit_steps(
     }
     if command.kind == SOLAR_SYSTEM_KIND:
         previous = [] if old is None else _objects_of(watchlists, watchlist_id, old)
-        yield from _follow(ss_objects, watchlist_id, items, set(previous) - set(items))
+        _follow(ss_objects, watchlist_id, items, set(previous) - set(items))
         if old is not None and old.get("kind") != SOLAR_SYSTEM_KIND:
             if marker_key(watchlist_id) in zones:
                 del zones[marker_key(watchlist_id)]
@@ -344,7 +343,7 @@ def commit_steps(
         yield
         if old is not None and old.get("kind") == SOLAR_SYSTEM_KIND:
             objects = _objects_of(watchlists, watchlist_id, old)
-            yield from _follow(ss_objects, watchlist_id, (), objects)
+            _follow(ss_objects, watchlist_id, (), objects)
         elif old is not None and old.get("version") != version:
             yield from _drop_rows(zones, watchlist_id, _zones_of(zones, old), keep=version)
         elif old is not None:
@@ -379,9 +378,7 @@ def delete_steps(watchlists: Table, zones: Table, ss_objects: Table, watchlist_i
     old = watchlists.get(watchlist_id)
     if old is not None:
         if old.get("kind") == SOLAR_SYSTEM_KIND:
-            yield from _follow(
-                ss_objects, watchlist_id, (), _objects_of(watchlists, watchlist_id, old)
-            )
+            _follow(ss_objects, watchlist_id, (), _objects_of(watchlists, watchlist_id, old))
         else:
             if marker_key(watchlist_id) in zones:
                 del zones[marker_key(watchlist_id)]  # no versioned row matches from here on
