@@ -23,15 +23,17 @@ tests as plain dicts (string keys, JSON-ready values):
 ``ss_objects``
     normalised object name -> sorted IDs of the solar-system watchlists following it.
 
-A commit (:func:`commit`) first writes the new version's rows beside the old ones, then
-swaps ``zones["@<ID>"]`` to the new version and writes the header, then removes the old
-version's rows and chunks. A match counts only rows of the version in force
-(:func:`in_force`), so whichever order the rows, the swap and the removals reach a reader
-(the changelog of ``zones`` is one ordered partition), it sees the old version or the new
-one, never a mix; a commit that fails its checks, or an upload that never commits, changes
-nothing. Rows without a version (written before chunked uploads) match while their
+A commit (:func:`commit_steps`; :func:`commit` runs it at once) first writes the new
+version's rows beside the old ones, then swaps ``zones["@<ID>"]`` to the new version and
+writes the header, then removes the old version's rows and chunks. A match counts only rows
+of the version in force (:func:`in_force`), so a reader that sees these writes in their
+order (the worker itself between two steps, or another worker reading the changelog of
+``zones``, one ordered partition) sees the old version or the new one, never a mix. A
+commit that fails its checks, or an upload that never commits, changes nothing. The steps
+are :data:`STEP_ITEMS` items or one zone each, so a worker can let its other agents run
+between two. Rows without a version (written before chunked uploads) match while their
 watchlist has no ``@`` key. Solar-system watchlists have no versioned rows: their objects
-are swapped in one synchronous step, atomic for the worker applying it.
+are swapped in one step, atomic for the worker applying it.
 """
 
 from __future__ import annotations
