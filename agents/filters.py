@@ -31,6 +31,7 @@ from brokerapp.domain.filters import admit, filter_classes, limit_key, passing, 
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app, lazy_app
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages
+from tables.filters import visit_counts_table
 
 __all__ = ["build"]
 
@@ -71,11 +72,7 @@ def build(settings: Settings) -> faust.App:
         internal=True,
     )
     window = settings.filters_window_seconds
-    visit_counts = (
-        app.Table("visit_counts", default=int, partitions=partitions, key_type=str)
-        .tumbling(window, expires=2 * window)
-        .relative_to_stream()
-    )
+    visit_counts = visit_counts_table(app, partitions, window)
     counts: Counter[str] = Counter()
 
     @app.agent(runtime.source, name="select", concurrency=1)

@@ -384,6 +384,22 @@ class SurveyProfile:
         """
         raise NotImplementedError
 
+    def solar_system_names(self, record: Mapping[str, Any]) -> list[Any]:
+        """Return every name the survey gives the detection's solar-system object.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        list
+            The name of :meth:`solar_system` first, then any other designation (raw values,
+            None where absent; a watchlist normalises them).
+        """
+        return [self.solar_system(record)[0]]
+
     def visit_id(self, record: Mapping[str, Any]) -> int | None:
         """Return the ID of the exposure the detection comes from.
 
@@ -653,6 +669,12 @@ class LsstProfile(SurveyProfile):
             if designation:
                 return str(designation), None
         return None, None
+
+    def solar_system_names(self, record: Mapping[str, Any]) -> list[Any]:
+        """Return the :meth:`solar_system` name, then ``MPCORB``/``mpc_orbits.mpcDesignation``."""
+        orbits = ("MPCORB", "mpc_orbits")
+        designations = [(record.get(orbit) or {}).get("mpcDesignation") for orbit in orbits]
+        return [self.solar_system(record)[0], *designations]
 
     def visit_id(self, record: Mapping[str, Any]) -> int | None:
         """Return ``diaSource.visit`` (``ccdVisitId`` before 7.0)."""

@@ -229,6 +229,19 @@ class Settings(BaseSettings):
         "`<topic_prefix>watchlist-<watchlist ID>` (for users who follow one watchlist).",
     )
     watchlist_web_port: int = Field(6070, description="Port of the watchlist worker's web view.")
+    watchlist_chunk_entries: int = Field(
+        5000,
+        gt=0,
+        description="Entries per chunk message of a watchlist upload (CLI and REST; about 80 "
+        "bytes an entry, so 5000 make some 400 kB, under Kafka's default 1 MB message limit). "
+        "Chunks are staged under a version and put in force by one commit message.",
+    )
+    watchlist_upload_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="Largest watchlist file the REST view accepts (streamed in; a CSV entry "
+        "is about 50 bytes, so 256 MiB hold some 5 million).",
+    )
     crossmatch_chain: Path = Field(
         Path("deploy/chains/crossmatch.toml"),
         description="Chain file of the crossmatch node (its `catalogue_match` names the "

@@ -16,23 +16,50 @@ def watchlist() -> None:
 
 
 def _send_command(settings: Settings, command) -> None:
+    _send_messages(settings, [[(command.key, command.to_bytes())]])
+
+
+def _send_messages(settings: Settings, batches: list[list[tuple[bytes, bytes]]]) -> None:
+    """Send batches of control messages in order, each delivered before the next is sent."""
     from confluent_kafka import Producer
 
     from brokerapp.adapters.kafka_admin import ensure_topics
 
     topic = settings.watchlist_control_topic
     ensure_topics(settings.kafka_bootstrap, [topic], 1, {"cleanup.policy": "compact"})
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
-    errors: list[str] = []
-    producer.produce(
-        topic,
-        command.to_bytes(),
-        key=command.key,
-        on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "message.max.bytes": settings.max_message_bytes,
+            "linger.ms": 20,
+        }
     )
-    producer.flush(30)
-    if errors:
-        raise click.ClickException(f"not sent: {errors[0]}")
+    errors: list[str] = []
+    for batch in batches:
+        for key, value in batch:
+            producer.produce(
+                topic,
+                value,
+                key=key,
+                on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
+            )
+            producer.poll(0)
+        if producer.flush(120) or errors:
+            raise click.ClickException(f"not sent: {errors[0] if errors else 'timed out'}")
+
+
+def _send_chunked(settings: Settings, loaded) -> int:
+    """Send a watchlist as chunks, then (once all are delivered) its commit; return chunks."""
+    from brokerapp.domain.watchlists.chunks import chunk_commands
+
+    chunks, commit = chunk_commands(loaded, settings.watchlist_chunk_entries)
+    _send_messages(
+        settings,
+        [[(c.key, c.to_bytes()) for c in chunks], [(commit.key, commit.to_bytes())]],
+    )
+    return commit.chunks
 
 
 @watchlist.command("put")
@@ -47,9 +74,11 @@ def watchlist_put(settings: Settings, watchlist_id, path, name, owner, radius) -
     """Add or replace watchlist WATCHLIST_ID from a CSV, VOTable or FITS file at PATH.
 
     The file needs columns name, ra, dec [deg] and radius [arcsec] (or --radius). A bad row
-    is reported with its row and column and nothing is sent.
+    is reported with its row and column and nothing is sent. The entries go as chunks of
+    watchlist_chunk_entries and a commit: the workers switch to the new version at once
+    when the commit arrives, and keep the old one if the upload stops before it.
     """
-    from brokerapp.domain.watchlists import WatchlistCommand, WatchlistError, load_watchlist
+    from brokerapp.domain.watchlists import WatchlistError, load_watchlist
 
     try:
         loaded = load_watchlist(
@@ -57,9 +86,10 @@ def watchlist_put(settings: Settings, watchlist_id, path, name, owner, radius) -
         )
     except WatchlistError as exc:
         raise click.ClickException(str(exc)) from exc
-    _send_command(settings, WatchlistCommand.put(loaded))
+    chunks = _send_chunked(settings, loaded)
     click.echo(
         f"{watchlist_id}: {len(loaded.entries)} entries sent to {settings.watchlist_control_topic}"
+        f" ({chunks} chunk{'s' if chunks > 1 else ''} and a commit)"
     )
 
 
@@ -89,19 +119,14 @@ def watchlist_put_objects(settings: Settings, watchlist_id, path, name, owner, c
     Names are ZTF ``ssnamenr`` values, LSST ``ssObjectId`` numbers or MPC designations; the
     watchlist branch follows them on the solar stream.
     """
-    from brokerapp.domain.watchlists import (
-        SolarSystemWatchlist,
-        WatchlistCommand,
-        WatchlistError,
-        load_objects,
-    )
+    from brokerapp.domain.watchlists import SolarSystemWatchlist, WatchlistError, load_objects
 
     try:
         objects = load_objects(path, column=column)
         loaded = SolarSystemWatchlist(watchlist_id, name or watchlist_id, owner, objects)
     except WatchlistError as exc:
         raise click.ClickException(str(exc)) from exc
-    _send_command(settings, WatchlistCommand.put(loaded))
+    _send_chunked(settings, loaded)
     click.echo(f"{watchlist_id}: {len(objects)} objects sent to {settings.watchlist_control_topic}")
 
 
