@@ -41,13 +41,13 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from brokerapp.adapters.registry import RegistryClient
-from brokerapp.domain.processors import Alert
 from brokerapp.domain.remap import (
     LatencyWindow,
     alerts_topic_config,
     backoff_delay,
     deadletter_headers,
 )
+from brokerapp.model.alert import Alert
 from brokerapp.model.profiles import UnknownSurveyError
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.statuspage import render
