@@ -1072,3 +1072,19 @@ def test_catalogue_match_configuration_errors(tmp_path):
     path = _catalogue_near(tmp_path, _alert("ztf"))
     with pytest.raises(ChainConfigError, match="'k'"):
         CatalogueMatch(path=str(path), id_column="src_id", radius_arcsec=1.0, k=0)
+
+
+def test_the_package_reexports_its_public_api():
+    import brokerapp.domain.processors as package
+    from brokerapp.domain.processors import builtin, chainfiles, chains, outcomes, registry
+    from brokerapp.model import alert
+
+    assert ENTRY_POINT_GROUP == "brokerapp.processors"
+    assert package.Alert is alert.Alert
+    assert package.SolarSystem is builtin.SolarSystem
+    assert package.ChainFile is chainfiles.ChainFile
+    assert package.ProcessorError is chains.ProcessorError
+    assert package.Drop is outcomes.Drop
+    assert package.processor_classes is registry.processor_classes
+    assert sorted(package.__all__) == sorted(set(package.__all__))
+    assert all(hasattr(package, name) for name in package.__all__)
