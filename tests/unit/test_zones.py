@@ -30,6 +30,7 @@ from brokerapp.domain.zones import (
     ON_RADIUS_TOLERANCE_ARCSEC,
     CatalogueIndex,
     Entry,
+    Match,
     angular_separation_arcsec,
     build_zones,
     check_position,
@@ -546,6 +547,13 @@ def test_match_in_one_zone_value():
     assert names(match_in(rows, 10.0, 0.1)) == ["x"]
     assert match_in(rows, 10.1, 0.1) == []
     assert match_in(None, 10.0, 0.1) == [] and match_in([], 10.0, 0.1) == []
+
+
+def test_payload_survives_the_table_and_the_lookup():
+    payload = {"mag": 18.2, "tags": ["agn"]}
+    table = json.loads(json.dumps(build_zones([Entry("p", 1.0, 2.0, 3.0, payload)])))
+    (match,) = lookup_in(table, 1.0, 2.0, key=str)
+    assert match == Match(Entry("p", 1.0, 2.0, 3.0, payload), 0.0)
 
 
 def test_lookup_in_keys_and_missing_zones():
