@@ -42,7 +42,6 @@ from typing import Any
 import fastavro
 import faust
 
-from brokerapp.domain.processors import Alert
 from brokerapp.domain.watchlists import zonetable
 from brokerapp.domain.watchlists.annotated import (
     annotated_schema,
@@ -55,6 +54,7 @@ from brokerapp.domain.watchlists.annotated import (
 from brokerapp.domain.watchlists.chunks import parse_control
 from brokerapp.domain.watchlists.problems import WatchlistError
 from brokerapp.domain.zones import lookup_in
+from brokerapp.model.alert import Alert
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app, lazy_app
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages

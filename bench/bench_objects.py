@@ -27,7 +27,7 @@ import fastavro
 
 from brokerapp.domain.candidates import candidate_update, object_update
 from brokerapp.domain.history import merge_history, object_statistics
-from brokerapp.domain.processors import Alert
+from brokerapp.model.alert import Alert
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 

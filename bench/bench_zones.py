@@ -6,7 +6,7 @@ Usage: ``python -m bench.bench_zones [--sizes 10000,100000,1000000] [--alerts 10
 Entries and alerts are uniform on the sphere (fixed seed). It prints, and asserts nothing:
 
 1. Watchlist: an index of N entries of radius 1-5 arcsec, and 10^5 random alerts looked up
-   (a) in the :class:`~brokerapp.domain.zones.ZoneIndex`, (b) with
+   (a) in the :class:`~bench.zone_index.ZoneIndex`, (b) with
    :func:`~brokerapp.domain.zones.lookup_in`
    over a plain dict of JSON-decoded zone values with ``str`` keys (a table value as it
    arrives), (c) the same but decoding the zone's JSON on every read, as a RocksDB-backed
@@ -20,7 +20,7 @@ Entries and alerts are uniform on the sphere (fixed seed). It prints, and assert
    stored in every zone its circle overlaps (one read per alert, the module's scheme) versus
    stored in its home zone only, the lookup reading the zones of ``dec +/- r_max``.
 4. Catalogue: N sources (radius 0), ``nearest`` (k = 1) within several radii, in a
-   :class:`~brokerapp.domain.zones.ZoneIndex` (rows, pure Python) and in a
+   :class:`~bench.zone_index.ZoneIndex` (rows, pure Python) and in a
    :class:`~brokerapp.domain.zones.CatalogueIndex` (numpy arrays, vectorised distances); build
    time and memory per source (``tracemalloc``) of each.
 """
@@ -38,12 +38,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bench.zone_index import ZoneIndex
 from brokerapp.domain import zones
 from brokerapp.domain.zones import (
     DEFAULT_HEIGHT_DEG,
     CatalogueIndex,
     Entry,
-    ZoneIndex,
     build_zones,
     entry_zones,
     lookup_in,

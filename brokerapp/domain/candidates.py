@@ -43,7 +43,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from brokerapp.domain.processors import Alert
+from brokerapp.model.alert import Alert
 from brokerapp.model.profiles import SurveyProfile
 
 __all__ = [
@@ -57,9 +57,6 @@ __all__ = [
     "object_update",
     "ss_candidate_rows",
 ]
-
-_PREVIOUS_HOLDER = {"ztf": "candidate", "lsst": "diaSource"}
-"""Name of the record that holds a detection's fields, per survey."""
 
 MJD_RANGE = (40000.0, 100000.0)
 """Plausible detection times (1968 to 2132): anything else is a corrupt value."""
@@ -137,7 +134,8 @@ def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str)
     profile : SurveyProfile
         The survey's profile.
     record : mapping
-        An alert record, or ``{"candidate": prv}`` (ZTF) / ``{"diaSource": prv}`` (LSST).
+        An alert record, or a previous detection wrapped by
+        :meth:`~brokerapp.model.profiles.SurveyProfile.previous_as_record`.
     object_id : str
         The object the detection belongs to.
 
@@ -151,8 +149,7 @@ def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str)
     CandidateError
         If the detection has no ID or no time, or fails :func:`check_detection`.
     """
-    holder = record.get(_PREVIOUS_HOLDER[profile.survey]) or {}
-    candidate_id = holder.get("candid" if profile.survey == "ztf" else "diaSourceId")
+    candidate_id = profile.detection_id(record)
     mjd = _finite(profile.mjd(record))
     if candidate_id is None or mjd is None:
         raise CandidateError(f"detection without an ID or a time: id {candidate_id}, mjd {mjd}")
@@ -205,10 +202,9 @@ def candidate_update(alert: Alert, appended_ms: float) -> dict:
     if owner is None:
         raise CandidateError(f"alert {view.alert_id} names no object")
     profile = alert.profile
-    holder = _PREVIOUS_HOLDER[profile.survey]
     previous = []
     for prv in profile.previous_detections(alert.record):
-        previous.append(detection(profile, {holder: prv}, owner))
+        previous.append(detection(profile, profile.previous_as_record(prv), owner))
     return {
         "alert_id": view.alert_id,
         "object_id": object_id,

@@ -1,7 +1,7 @@
 """DMTN-028 style alert filters and the per-visit limit on what they send (pure code).
 
 A filter is a subclass of :class:`AlertFilter` whose :meth:`AlertFilter.filter` says whether
-one decoded :class:`~brokerapp.domain.processors.Alert` passes. Passing alerts go to a Kafka topic
+one decoded :class:`~brokerapp.model.alert.Alert` passes. Passing alerts go to a Kafka topic
 named after the filter class (:attr:`AlertFilter.name`, e.g. ``Filter007``), at most
 :attr:`AlertFilter.max_per_visit` (20) of them per visit. ``brokerapp filter BOOTSTRAP TOPIC
 N`` runs the Nth filter of :data:`FILTERS` (1-based, :func:`filter_class`), like DMTN-028's
@@ -16,8 +16,9 @@ The registered filters
     :class:`FilterCriteria` it evaluates (:attr:`CriteriaFilter.spec`).
 
 Criteria semantics (:meth:`FilterCriteria.matches`)
-    Criteria read only the survey-agnostic :class:`~brokerapp.model.profiles.AlertView` (plus ZTF's
-    ``candidate.isdiffpos`` for the sign of a ZTF detection). Every bound is inclusive. A
+    Criteria read only the survey-agnostic :class:`~brokerapp.model.profiles.AlertView`
+    (plus, for ZTF, the sign of the difference,
+    :meth:`~brokerapp.model.profiles.SurveyProfile.difference_sign`). Every bound is inclusive. A
     value the alert does not have (None) never satisfies a bound on it. All criteria of a
     filter must hold.
 
@@ -26,11 +27,11 @@ Criteria semantics (:meth:`FilterCriteria.matches`)
       ``z``, ``y``); absent = any band.
     - ``min_snr`` / ``max_snr``: bounds on the signed signal-to-noise ratio of the difference
       detection, :func:`signal_to_noise`. LSST: ``psfFlux / psfFluxErr``. ZTF gives no flux,
-      only ``magpsf`` and its error ``sigmapsf``; since ``sigma_mag = 2.5 / ln 10 *
-      sigma_flux / flux``, S/N is ``1.0857 / sigmapsf``, with the sign of ``isdiffpos``
-      (``"t"``/``"1"`` positive, ``"f"``/``"0"`` negative). A negative difference (the
-      source got fainter than in the template) has a negative S/N, so ``min_snr`` keeps
-      brightenings and ``max_snr = -5`` selects fadings.
+      only a PSF magnitude and its error; since ``sigma_mag = 2.5 / ln 10 * sigma_flux /
+      flux``, S/N is ``1.0857 / magnitude_error``, with the sign the alert gives for the
+      difference (``isdiffpos``, read by the ZTF profile's ``difference_sign``). A negative
+      difference (the source got fainter than in the template) has a negative S/N, so
+      ``min_snr`` keeps brightenings and ``max_snr = -5`` selects fadings.
     - ``min_magnitude`` / ``max_magnitude``: ``magnitude >= min_magnitude`` (at least that
       faint) and ``magnitude <= max_magnitude`` (at least that bright), on the magnitude of a
       positive difference, :func:`detection_magnitude` (LSST has none for a non-positive
@@ -52,20 +53,18 @@ The per-visit limit, and the difference from DMTN-028
     then counts there. Interleaved visits then still give at most ``max_per_visit`` alerts
     per visit and filter in total, whatever partition they came from.
 
-    Expiry is by time windows of length ``W`` (default :data:`DEFAULT_WINDOW_S`, 1 hour):
-    counts are kept per (key, window index), :func:`window_of`, the window of the alert's
-    timestamp. A visit's count is that of the alert's window plus the previous one, plus the
-    next one if already counted (:func:`admit`; alerts near a boundary can come out of time
-    order), so a visit whose alerts straddle a window boundary is still capped at the limit
-    in total, since a visit's alerts arrive within minutes, far less than ``W``.
-    Windows older than the previous one (:func:`is_expired`, :func:`expired_keys`) can no
-    longer affect any decision and are deleted by a timer. This maps onto a Faust tumbling
-    windowed table (``expires=2 * W``; ``current()``, ``delta(W)`` and ``delta(-W)`` are the
-    current, previous and next windows' counts) or, with
-    :class:`VisitLimiter`, onto a plain table whose value is a small dict ``{"<window>":
-    count}``. Timestamps should be the alerts' Kafka timestamps (append time in ``alerts``)
-    and "now" for expiry the stream time (the largest timestamp processed), not the wall
-    clock, so that a replay makes the same decisions.
+    Expiry is by time windows of length ``W`` (``filters_window_seconds``, 1 hour): counts
+    are kept per (key, window index), the window of the alert's timestamp
+    (``floor(timestamp / W)``). A visit's count is that of the alert's window plus the
+    previous one, plus the next one if already counted (:func:`admit`; alerts near a boundary
+    can come out of time order), so a visit whose alerts straddle a window boundary is still
+    capped at the limit in total, since a visit's alerts arrive within minutes, far less than
+    ``W``. Windows older than the previous one can no longer affect any decision and expire.
+    This maps onto a Faust tumbling windowed table (``expires=2 * W``; ``current()``,
+    ``delta(W)`` and ``delta(-W)`` are the current, previous and next windows' counts).
+    Timestamps should be the alerts' Kafka timestamps (append time in ``alerts``) and "now"
+    for expiry the stream time (the largest timestamp processed), not the wall clock, so that
+    a replay makes the same decisions.
 
     Alerts without a visit ID are capped too, together under the visit ``none`` of their
     survey: the cap exists to bound what one burst sends downstream, and alerts lacking a
@@ -89,11 +88,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-from brokerapp.domain.processors import Alert
+from brokerapp.model.alert import Alert
 from brokerapp.model.profiles import MAG_PER_RELATIVE_FLUX_ERROR, AlertView
 
 __all__ = [
-    "DEFAULT_WINDOW_S",
     "FILTERS",
     "FILTER_SPECS",
     "MAX_PER_VISIT",
@@ -103,25 +101,19 @@ __all__ = [
     "CriteriaFilter",
     "FilterCriteria",
     "FilterSpec",
-    "VisitLimiter",
     "admit",
     "catalogue",
     "detection_magnitude",
-    "expired_keys",
     "filter_class",
     "filter_classes",
-    "is_expired",
     "limit_key",
     "passing",
     "signal_to_noise",
     "visit_key",
-    "window_of",
 ]
 
 MAX_PER_VISIT = 20
 """Default maximum number of alerts a filter sends per visit."""
-DEFAULT_WINDOW_S = 3600.0
-"""Default length of a counting window [s]; a visit's alerts arrive well within one."""
 NO_VISIT = "none"
 """Visit part of the key of alerts that have no visit ID (they are capped together)."""
 SURVEY_BANDS: Mapping[str, tuple[str, ...]] = {
@@ -129,26 +121,9 @@ SURVEY_BANDS: Mapping[str, tuple[str, ...]] = {
     "lsst": ("u", "g", "r", "i", "z", "y"),
 }
 """Bands of each survey, for validating :data:`FILTER_SPECS`."""
-_ZTF_POSITIVE = frozenset({"t", "1"})
-_ZTF_NEGATIVE = frozenset({"f", "0"})
 
 
 # ------------------------------------------------------------------------------ measurements
-
-
-def _ztf_sign(alert: Alert) -> int | None:
-    """Sign of a ZTF difference detection from ``candidate.isdiffpos``; None when unknown."""
-    candidate = alert.record.get("candidate") or {}
-    flag = candidate.get("isdiffpos")
-    if isinstance(flag, bool):
-        return 1 if flag else -1
-    if isinstance(flag, str):
-        flag = flag.strip().lower()
-        if flag in _ZTF_POSITIVE:
-            return 1
-        if flag in _ZTF_NEGATIVE:
-            return -1
-    return None
 
 
 def signal_to_noise(alert: Alert) -> float | None:
@@ -163,8 +138,8 @@ def signal_to_noise(alert: Alert) -> float | None:
     -------
     float or None
         LSST: ``flux / flux_error`` (negative for a negative difference flux). ZTF:
-        ``1.0857 / magnitude_error`` (``2.5 / ln 10 / sigmapsf``, as ``sigma_mag = 1.0857 *
-        sigma_flux / flux``), negative when ``candidate.isdiffpos`` is ``"f"`` or ``"0"``.
+        ``1.0857 / magnitude_error`` (as ``sigma_mag = 1.0857 * sigma_flux / flux``),
+        negative when the profile's ``difference_sign`` is -1.
         None when a needed value is missing, the error is not positive, or (ZTF) the sign
         is unknown.
     """
@@ -176,7 +151,7 @@ def signal_to_noise(alert: Alert) -> float | None:
         return flux / error
     if view.survey == "ztf":
         error = view.magnitude_error
-        sign = _ztf_sign(alert)
+        sign = alert.profile.difference_sign(alert.record)
         if error is None or not error > 0.0 or sign is None:
             return None
         return sign * MAG_PER_RELATIVE_FLUX_ERROR / error
@@ -195,11 +170,11 @@ def detection_magnitude(alert: Alert) -> float | None:
     -------
     float or None
         :attr:`AlertView.magnitude` (LSST: None already for a non-positive flux); None for a
-        ZTF negative difference (``isdiffpos`` false) or one of unknown sign, whose
-        ``magpsf`` is the magnitude of the flux lost, not of a brightening.
+        ZTF negative difference (``difference_sign`` -1) or one of unknown sign, whose
+        magnitude is that of the flux lost, not of a brightening.
     """
     view = alert.view
-    if view.survey == "ztf" and _ztf_sign(alert) != 1:
+    if view.survey == "ztf" and alert.profile.difference_sign(alert.record) != 1:
         return None
     return view.magnitude
 
@@ -750,31 +725,6 @@ def limit_key(filter_name: str, visit: str | AlertView) -> str:
     return f"{filter_name}:{visit}"
 
 
-def window_of(timestamp_s: float, window_s: float = DEFAULT_WINDOW_S) -> int:
-    """Return the index of the counting window holding a timestamp.
-
-    Parameters
-    ----------
-    timestamp_s : float
-        Seconds since the epoch (the alert's Kafka timestamp).
-    window_s : float, optional
-        Window length [s], positive.
-
-    Returns
-    -------
-    int
-        ``floor(timestamp_s / window_s)``.
-
-    Raises
-    ------
-    ValueError
-        If ``window_s`` is not positive.
-    """
-    if not window_s > 0:
-        raise ValueError(f"window length must be positive, not {window_s}")
-    return math.floor(timestamp_s / window_s)
-
-
 def admit(
     count_current: int,
     count_previous: int,
@@ -806,160 +756,3 @@ def admit(
         nothing.
     """
     return count_previous + count_current + count_next < limit
-
-
-def is_expired(window: int, now_window: int) -> bool:
-    """Tell whether a window's count can be deleted.
-
-    Parameters
-    ----------
-    window : int
-        The window index of a stored count.
-    now_window : int
-        The window of "now" (the stream time).
-
-    Returns
-    -------
-    bool
-        True when ``window`` is older than the previous window (``window < now_window - 1``):
-        no alert of the current or a later window reads it any more.
-    """
-    return window < now_window - 1
-
-
-@dataclass(frozen=True, slots=True)
-class VisitLimiter:
-    """Per-visit admission over a plain table whose values are ``{"<window>": count}``.
-
-    The agent keeps one table entry per :func:`limit_key`, owned (read and written) by one
-    worker, and per passing alert does ``ok, table[key] = limiter.admit(table.get(key), ts,
-    f.max_per_visit)``, sending the alert when ``ok``. A timer deletes
-    :meth:`expired_keys`. Values hold at most a few windows (string keys, as a JSON table
-    stores them; int keys are read too).
-
-    Attributes
-    ----------
-    window_s : float
-        Window length [s] (default one hour).
-    """
-
-    window_s: float = DEFAULT_WINDOW_S
-
-    def __post_init__(self) -> None:
-        window_of(0.0, self.window_s)  # validates the length
-
-    def count(self, value: Mapping[str | int, int] | None, window: int) -> int:
-        """Return the visit's count as seen from ``window``.
-
-        Parameters
-        ----------
-        value : Mapping or None
-            The table value (window index to count), None when absent.
-        window : int
-            The window of the alert being decided.
-
-        Returns
-        -------
-        int
-            Sum of the counts of the previous window and all later ones (the current window,
-            and any later window already counted, as one visit's alerts may arrive slightly
-            out of time order across partitions).
-        """
-        return sum(n for w, n in (value or {}).items() if int(w) >= window - 1)
-
-    def admit(
-        self,
-        value: Mapping[str | int, int] | None,
-        timestamp_s: float,
-        limit: int = MAX_PER_VISIT,
-    ) -> tuple[bool, dict[str, int]]:
-        """Decide one passing alert and return the table's new value.
-
-        Parameters
-        ----------
-        value : Mapping or None
-            The current table value for the alert's :func:`limit_key`, None when absent.
-        timestamp_s : float
-            The alert's timestamp [s].
-        limit : int, optional
-            The filter's :attr:`AlertFilter.max_per_visit`.
-
-        Returns
-        -------
-        admitted : bool
-            Whether to send the alert (:func:`admit` of the previous, current and later
-            windows' counts).
-        new_value : dict of str to int
-            The value to store: windows older than the previous one dropped, and the current
-            window's count increased by one when admitted. The input is not modified.
-        """
-        window = window_of(timestamp_s, self.window_s)
-        counts = {str(w): n for w, n in (value or {}).items() if int(w) >= window - 1}
-        current = counts.get(str(window), 0)
-        later = sum(n for w, n in counts.items() if int(w) > window)
-        previous = counts.get(str(window - 1), 0)
-        admitted = admit(current, previous, limit, count_next=later)
-        if admitted:
-            counts[str(window)] = current + 1
-        return admitted, counts
-
-    def expired(self, value: Mapping[str | int, int] | None, now_s: float) -> bool:
-        """Tell whether a table entry can be deleted.
-
-        Parameters
-        ----------
-        value : Mapping or None
-            The table value.
-        now_s : float
-            The stream time [s] (largest alert timestamp processed).
-
-        Returns
-        -------
-        bool
-            True when the value is empty or all its windows are expired (:func:`is_expired`).
-        """
-        now_window = window_of(now_s, self.window_s)
-        return all(is_expired(int(w), now_window) for w in (value or {}))
-
-    def expired_keys(
-        self, items: Iterable[tuple[str, Mapping[str | int, int] | None]], now_s: float
-    ) -> list[str]:
-        """Return the keys of the table entries a timer can delete.
-
-        Parameters
-        ----------
-        items : iterable of (str, Mapping or None)
-            The table's ``(key, value)`` pairs (e.g. ``table.items()``).
-        now_s : float
-            The stream time [s].
-
-        Returns
-        -------
-        list of str
-            Keys whose values are :meth:`expired`, in the order given.
-        """
-        return [key for key, value in items if self.expired(value, now_s)]
-
-
-def expired_keys(
-    items: Iterable[tuple[str, Mapping[str | int, int] | None]],
-    now_s: float,
-    window_s: float = DEFAULT_WINDOW_S,
-) -> list[str]:
-    """Return the keys of a ``{"<window>": count}`` table a timer can delete.
-
-    Parameters
-    ----------
-    items : iterable of (str, Mapping or None)
-        The table's ``(key, value)`` pairs.
-    now_s : float
-        The stream time [s].
-    window_s : float, optional
-        Window length [s].
-
-    Returns
-    -------
-    list of str
-        :meth:`VisitLimiter.expired_keys` for that window length.
-    """
-    return VisitLimiter(window_s).expired_keys(items, now_s)

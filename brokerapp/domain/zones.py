@@ -6,10 +6,9 @@ the alert lies inside the entry's own circle; a catalogue source (radius 0) is f
 search around the alert with the crossmatcher's radius (:func:`cone_in`, :func:`nearest_in`).
 Nothing here touches Kafka, Faust or asyncio: a Faust agent keeps the zones in a table (key =
 zone number, value = the JSON-ready list of rows of that zone) and calls these functions on
-whatever ``.get(zone)`` returns. :class:`ZoneIndex` is the same structure held in memory (it
-has ``.get`` too, so every function accepting a zone mapping accepts it). A static catalogue
-can instead be loaded into a :class:`CatalogueIndex`: the same zones and results, in numpy
-arrays (40 bytes a source instead of about 270, and vectorised distances).
+whatever ``.get(zone)`` returns (a plain dict of zones, :func:`build_zones`, serves as well).
+A static catalogue can instead be loaded into a :class:`CatalogueIndex`: the same zones and
+results, in numpy arrays (40 bytes a source instead of about 270, and vectorised distances).
 
 Zones
     The sphere is cut into :func:`zone_count` bands of declination of height ``H``
@@ -98,7 +97,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from heapq import nsmallest
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
@@ -120,7 +119,6 @@ __all__ = [
     "CatalogueIndex",
     "Entry",
     "Match",
-    "ZoneIndex",
     "ZoneMapping",
     "angular_separation_arcsec",
     "build_zones",
@@ -177,7 +175,7 @@ Row = list
 
 
 class ZoneMapping(Protocol):
-    """Anything with ``get(zone)``: a dict, a Faust table, a :class:`ZoneIndex`."""
+    """Anything with ``get(zone)``: a dict of zones, a Faust table."""
 
     def get(self, key: Any, /) -> Any:
         """Return the zone's rows, or None (or an empty list) for an empty zone."""
@@ -466,7 +464,7 @@ def _separation(ra1: float, slat1: float, clat1: float, ra2: float, dec2: float)
 # --- rows and serialisation
 
 
-def entry_to_json(entry: Entry) -> Row:
+def entry_to_json(entry: Entry | Sequence[Any]) -> Row:
     """Validate an entry and return its row, the JSON-ready element of a zone value.
 
     Parameters
@@ -788,8 +786,7 @@ def lookup_in(
     ----------
     zones : mapping-like
         Anything with ``get(zone)`` returning a zone value or None: a Faust table, a dict of
-        JSON-decoded lists, a :class:`ZoneIndex`. Its zones must have been written with
-        ``height_deg``.
+        JSON-decoded lists. Its zones must have been written with ``height_deg``.
     ra, dec : float
         The alert's position [deg].
     height_deg : float
@@ -932,263 +929,15 @@ def nearest_in(
     return _cone(zones, ra, dec, radius_arcsec, k, height_deg, key)
 
 
-# --- in-memory index
-
-
-class ZoneIndex:
-    """Zones held in memory: add, remove, look up, cone and nearest searches.
-
-    It stores the same rows in the same order as a zone table (:meth:`to_table` gives that
-    table), a row of several zones being one shared list. It has ``get(zone)``, so the
-    functions of this module accept it as their zone mapping.
-
-    Parameters
-    ----------
-    entries : iterable of Entry, optional
-        Initial entries (bulk-loaded).
-    height_deg : float
-        Zone height [deg].
-
-    Raises
-    ------
-    ValueError
-        For an invalid height or entry.
-    """
-
-    def __init__(
-        self, entries: Iterable[Entry] = (), *, height_deg: float = DEFAULT_HEIGHT_DEG
-    ) -> None:
-        self.height_deg = check_height(height_deg)
-        self._last = zone_count(self.height_deg) - 1
-        self._zones: dict[int, list[Row]] = {}
-        self._rows: dict[str | int, Row] = {}
-        self.update(entries)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._rows
-
-    def get(self, zone: Any, default: Any = None) -> Any:
-        """Return a zone's rows (the live list: do not modify), or ``default``.
-
-        Parameters
-        ----------
-        zone : int or str
-            Zone number.
-        default : Any
-            Returned for an empty zone.
-
-        Returns
-        -------
-        list or Any
-            The rows.
-        """
-        try:
-            return self._zones.get(int(zone), default)
-        except (TypeError, ValueError):
-            return default
-
-    def zones_for(self, entry: Entry) -> list[int]:
-        """Return the zones an entry is stored in.
-
-        Parameters
-        ----------
-        entry : Entry
-            The entry.
-
-        Returns
-        -------
-        list of int
-            As :func:`entry_zones`.
-        """
-        return entry_zones(entry.dec, entry.radius_arcsec, self.height_deg)
-
-    def _span(self, row: Row) -> range:
-        reach = row[RADIUS] / 3600.0 + DEC_PAD_DEG
-        return _zone_span(row[DEC] - reach, row[DEC] + reach, self.height_deg)
-
-    def add(self, entry: Entry) -> None:
-        """Add an entry, replacing one of the same name.
-
-        Parameters
-        ----------
-        entry : Entry
-            The entry; validated.
-
-        Raises
-        ------
-        ValueError
-            For an invalid entry (the index is unchanged).
-        """
-        row = _as_row(entry)
-        self.remove(row[NAME])
-        self._rows[row[NAME]] = row
-        for zone in self._span(row):
-            insort(self._zones.setdefault(zone, []), row, key=_sort_key)
-
-    def update(self, entries: Iterable[Entry]) -> None:
-        """Add many entries, sorting each touched zone once.
-
-        Parameters
-        ----------
-        entries : iterable of Entry
-            The entries; validated first, the last of a repeated name winning.
-
-        Raises
-        ------
-        ValueError
-            For an invalid entry (the index is unchanged).
-        """
-        latest: dict[str | int, Row] = {}
-        for entry in entries:
-            row = _as_row(entry)
-            latest.pop(row[NAME], None)
-            latest[row[NAME]] = row
-        touched: set[int] = set()
-        for name, row in latest.items():
-            self.remove(name)
-            self._rows[name] = row
-            for zone in self._span(row):
-                self._zones.setdefault(zone, []).append(row)
-                touched.add(zone)
-        for zone in touched:
-            self._zones[zone].sort(key=_sort_key)
-
-    def remove(self, name: str | int) -> bool:
-        """Remove an entry by name.
-
-        Parameters
-        ----------
-        name : str or int
-            The entry's name.
-
-        Returns
-        -------
-        bool
-            Whether it was there.
-        """
-        row = self._rows.pop(name, None)
-        if row is None:
-            return False
-        for zone in self._span(row):
-            rows = self._zones[zone]
-            at = bisect_left(rows, _sort_key(row), key=_sort_key)
-            while rows[at] is not row:
-                at += 1
-            del rows[at]
-            if not rows:
-                del self._zones[zone]
-        return True
-
-    def entries(self) -> list[Entry]:
-        """Return every entry, in insertion order.
-
-        Returns
-        -------
-        list of Entry
-            The entries.
-        """
-        return [_entry(row) for row in self._rows.values()]
-
-    def lookup(self, ra: Any, dec: Any) -> list[Match]:
-        """Return the entries whose circle holds a position, nearest first.
-
-        Parameters
-        ----------
-        ra, dec : float
-            The alert's position [deg].
-
-        Returns
-        -------
-        list of Match
-            As :func:`lookup_in`.
-
-        Raises
-        ------
-        ValueError
-            For an invalid position.
-        """
-        ra_f, dec_f = check_position(ra, dec)
-        rows = self._zones.get(_zone(dec_f, self.height_deg, self._last))
-        out: list[Match] = []
-        if rows:
-            _own_matches(rows, ra_f, dec_f, out)
-            out.sort(key=_by_separation)
-        return out
-
-    def cone(self, ra: Any, dec: Any, radius_arcsec: Any) -> list[Match]:
-        """Return the entries whose centre lies within a radius, nearest first.
-
-        Parameters
-        ----------
-        ra, dec : float
-            The alert's position [deg].
-        radius_arcsec : float
-            Search radius [arcsec].
-
-        Returns
-        -------
-        list of Match
-            As :func:`cone_in`.
-
-        Raises
-        ------
-        ValueError
-            For invalid arguments.
-        """
-        return cone_in(self._zones, ra, dec, radius_arcsec, height_deg=self.height_deg)
-
-    def nearest(self, ra: Any, dec: Any, radius_arcsec: Any, k: int = 1) -> list[Match]:
-        """Return the ``k`` entries nearest to a position within a radius.
-
-        Parameters
-        ----------
-        ra, dec : float
-            The alert's position [deg].
-        radius_arcsec : float
-            Search radius [arcsec] (the crossmatcher's; entries' own radii are ignored).
-        k : int
-            How many at most.
-
-        Returns
-        -------
-        list of Match
-            As :func:`nearest_in`.
-
-        Raises
-        ------
-        ValueError
-            For invalid arguments.
-        """
-        return nearest_in(self._zones, ra, dec, radius_arcsec, k, height_deg=self.height_deg)
-
-    def to_table(self, key: Callable[[int], Hashable] = int) -> dict[Hashable, list[Row]]:
-        """Return the zones as a table would hold them.
-
-        Parameters
-        ----------
-        key : callable
-            Turns a zone number into a key: ``int`` (default) or ``str``.
-
-        Returns
-        -------
-        dict
-            ``{key(zone): rows}`` (copies of the zone lists, sharing the rows).
-        """
-        return {key(zone): list(rows) for zone, rows in sorted(self._zones.items())}
-
-
 class CatalogueIndex:
     """A static catalogue of points in numpy arrays, for the crossmatcher's cone searches.
 
-    Same zones, same decision rule and same results as :meth:`ZoneIndex.cone` and
-    :meth:`ZoneIndex.nearest` over the same sources (radius 0), but the sources are held in
-    four float64 arrays sorted by zone then RA (about 40 bytes a source instead of about 270
-    for rows), and the candidates of a search are measured by one vectorised Vincenty
-    formula (``bench/bench_zones.py``: 1.6 times faster than :class:`ZoneIndex` for radii up
-    to an arc minute, 2 times at 1 deg). It cannot be changed once built, nor be a table
+    Same zones, same decision rule and same results as :func:`cone_in` and
+    :func:`nearest_in` over the same sources (radius 0) in zone rows, but the sources are held
+    in four float64 arrays sorted by zone then RA (about 40 bytes a source instead of about
+    270 for rows), and the candidates of a search are measured by one vectorised Vincenty
+    formula (``bench/bench_zones.py``: 1.6 times faster than rows in memory for radii up to
+    an arc minute, 2 times at 1 deg). It cannot be changed once built, nor be a table
     value: rebuild it when the catalogue changes.
 
     Parameters
@@ -1315,6 +1064,7 @@ class CatalogueIndex:
             view = self._ra[start:end]
             lo = ra - half
             hi = ra + half
+            pieces: tuple[tuple[float, float], ...]
             if lo < 0.0:
                 pieces = ((lo + 360.0, 360.0), (0.0, hi))
             elif hi >= 360.0:

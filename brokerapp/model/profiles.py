@@ -11,8 +11,11 @@ ZTF (``ztf.alert``, schema 3.x/4.x)
     ``jd - 2400000.5``), ``fid`` (filter 1 = g, 2 = r, 3 = i), PSF-fit magnitude ``magpsf``
     and its error ``sigmapsf`` [mag], ``pid`` (processing ID of the science image; ZTF has no
     visit ID so this serves as one), and the nearest known solar-system object ``ssnamenr``
-    (its MPC name/number) at ``ssdistnr`` [arcsec]. ZTF writes "no value" as ``-999.0`` for
-    numbers and the string ``"null"`` for strings (see :func:`is_missing`).
+    (its MPC name/number) at ``ssdistnr`` [arcsec] and of magnitude ``ssmagnr``, an
+    association only when all three are set (:data:`ZTF_SOLAR_SYSTEM_FIELDS`). The sign of
+    the difference is ``isdiffpos`` (``"t"``/``"1"`` positive, ``"f"``/``"0"`` negative).
+    ZTF writes "no value" as ``-999.0`` for numbers and the string ``"null"`` for strings
+    (see :func:`is_missing`).
     ``prv_candidates`` mixes earlier detections with upper limits; upper limits have no
     ``candid`` and are not counted as previous detections. Cutouts are records
     ``{"fileName", "stampData"}`` whose ``stampData`` is a gzipped FITS image.
@@ -50,6 +53,7 @@ __all__ = [
     "PROFILES",
     "ZTF_BANDS",
     "ZTF_PROFILE",
+    "ZTF_SOLAR_SYSTEM_FIELDS",
     "AlertView",
     "KeyPaths",
     "LsstProfile",
@@ -73,6 +77,10 @@ MAG_PER_RELATIVE_FLUX_ERROR = 2.5 / math.log(10.0)
 """d(mag) / d(ln flux), about 1.0857: ``mag_err = this * flux_err / flux``."""
 ZTF_BANDS: Mapping[int, str] = {1: "g", 2: "r", 3: "i"}
 """ZTF filter ID (``fid``) to band name."""
+ZTF_SOLAR_SYSTEM_FIELDS = ("ssdistnr", "ssmagnr", "ssnamenr")
+"""ZTF ``candidate`` fields that must all be set for a solar-system detection."""
+_ZTF_POSITIVE = frozenset({"t", "1"})
+_ZTF_NEGATIVE = frozenset({"f", "0"})
 NO_LSST_ID = 0
 """Rubin's ID value for "no such object" (``diaObjectId``, ``ssObjectId``)."""
 CUTOUT_KINDS = ("science", "template", "difference")
@@ -199,10 +207,11 @@ class AlertView:
     flux_error : float or None
         Its error [nJy].
     ss_name : str or None
-        Known solar-system object the detection is attributed to (ZTF ``ssnamenr``; LSST
-        ``ssObjectId`` as a string, else the MPC designation).
+        Known solar-system object the detection is attributed to (ZTF ``ssnamenr`` when
+        ``ssdistnr`` and ``ssmagnr`` are set too; LSST ``ssObjectId`` as a string, else the
+        MPC designation).
     ss_distance_arcsec : float or None
-        ZTF ``ssdistnr``: distance to that object [arcsec]; None for LSST.
+        ZTF ``ssdistnr``: distance to that object [arcsec]; None for LSST, or without one.
     is_solar_system : bool
         ``ss_name is not None``.
     visit_id : int or None
@@ -380,7 +389,73 @@ class SurveyProfile:
         Returns
         -------
         tuple of (str or None, float or None)
-            Its name and its distance from the detection [arcsec], each None when unknown.
+            Its name and its distance from the detection [arcsec], each None when unknown;
+            the name is None exactly when the alert is not a solar-system detection
+            (:attr:`AlertView.is_solar_system`).
+        """
+        raise NotImplementedError
+
+    def is_solar_system(self, record: Mapping[str, Any]) -> bool:
+        """Tell whether the alert is a detection of a known solar-system object.
+
+        The one definition of solar-system membership: the survey names a known object for
+        the detection (:meth:`solar_system` gives a name).
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        bool
+            The value of :attr:`AlertView.is_solar_system`.
+        """
+        return self.solar_system(record)[0] is not None
+
+    def difference_sign(self, record: Mapping[str, Any]) -> int | None:
+        """Return the sign of the difference-image detection.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        int or None
+            ``1`` when the source is brighter than in the template, ``-1`` when fainter, None
+            when the alert does not say.
+        """
+        raise NotImplementedError
+
+    def detection_id(self, record: Mapping[str, Any]) -> Any:
+        """Return the ID of the detection a record holds, as the record has it.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert, or a previous detection wrapped by :meth:`previous_as_record`.
+
+        Returns
+        -------
+        int or None
+            The detection's own ID field; None when absent.
+        """
+        raise NotImplementedError
+
+    def previous_as_record(self, previous: Mapping[str, Any]) -> dict:
+        """Wrap a previous detection so that the accessors read it as an alert's own.
+
+        Parameters
+        ----------
+        previous : Mapping
+            One of :meth:`previous_detections`.
+
+        Returns
+        -------
+        dict
+            A record holding ``previous`` where the survey keeps the alert's detection.
         """
         raise NotImplementedError
 
@@ -551,10 +626,40 @@ class ZtfProfile(SurveyProfile):
         return None, None
 
     def solar_system(self, record: Mapping[str, Any]) -> tuple[str | None, float | None]:
-        """Return ``candidate.ssnamenr`` (``"null"`` -> None) and ``candidate.ssdistnr``."""
+        """Return ``candidate.ssnamenr`` and ``ssdistnr``, or ``(None, None)``.
+
+        Both are None unless ``ssdistnr``, ``ssmagnr`` and ``ssnamenr`` are all set (none is
+        absent, None, NaN, ``-999.0`` or ``"null"``).
+        """
         candidate = record["candidate"]
-        name = _value(candidate.get("ssnamenr"))
-        return (None if name is None else str(name)), _float(candidate.get("ssdistnr"))
+        if any(is_missing(candidate.get(name)) for name in ZTF_SOLAR_SYSTEM_FIELDS):
+            return None, None
+        return str(candidate["ssnamenr"]), float(candidate["ssdistnr"])
+
+    def difference_sign(self, record: Mapping[str, Any]) -> int | None:
+        """Return the sign given by ``candidate.isdiffpos`` (``"t"``/``"1"``, ``"f"``/``"0"``).
+
+        A boolean is read as such, strings in any case and with spaces around; anything else
+        (or no ``candidate``) gives None.
+        """
+        flag = (record.get("candidate") or {}).get("isdiffpos")
+        if isinstance(flag, bool):
+            return 1 if flag else -1
+        if isinstance(flag, str):
+            flag = flag.strip().lower()
+            if flag in _ZTF_POSITIVE:
+                return 1
+            if flag in _ZTF_NEGATIVE:
+                return -1
+        return None
+
+    def detection_id(self, record: Mapping[str, Any]) -> Any:
+        """Return ``candidate.candid`` (None without one)."""
+        return (record.get("candidate") or {}).get("candid")
+
+    def previous_as_record(self, previous: Mapping[str, Any]) -> dict:
+        """Return ``{"candidate": previous}`` (a ``prv_candidates`` entry has its fields)."""
+        return {"candidate": previous}
 
     def visit_id(self, record: Mapping[str, Any]) -> int | None:
         """Return ``candidate.pid``, the processing ID of the science image."""
@@ -675,6 +780,21 @@ class LsstProfile(SurveyProfile):
         orbits = ("MPCORB", "mpc_orbits")
         designations = [(record.get(orbit) or {}).get("mpcDesignation") for orbit in orbits]
         return [self.solar_system(record)[0], *designations]
+
+    def difference_sign(self, record: Mapping[str, Any]) -> int | None:
+        """Return the sign of ``diaSource.psfFlux`` (None for a zero or missing flux)."""
+        flux = self.flux(record)[0]
+        if flux is None or flux == 0.0:
+            return None
+        return 1 if flux > 0.0 else -1
+
+    def detection_id(self, record: Mapping[str, Any]) -> Any:
+        """Return ``diaSource.diaSourceId`` (None without one)."""
+        return (record.get("diaSource") or {}).get("diaSourceId")
+
+    def previous_as_record(self, previous: Mapping[str, Any]) -> dict:
+        """Return ``{"diaSource": previous}`` (a ``prvDiaSources`` entry has its fields)."""
+        return {"diaSource": previous}
 
     def visit_id(self, record: Mapping[str, Any]) -> int | None:
         """Return ``diaSource.visit`` (``ccdVisitId`` before 7.0)."""

@@ -41,7 +41,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from brokerapp.adapters.registry import RegistryClient
-from brokerapp.domain.processors import Alert
+from brokerapp.model.alert import Alert
 from brokerapp.model.profiles import UnknownSurveyError
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.backoff import backoff_delay

@@ -267,6 +267,7 @@ async def test_a_solar_system_watchlist_annotates_alerts_of_its_objects(app, set
     schema, record = sample("ztf/2019_01_10_739260766315010006.avro")
     record["candidate"]["ssnamenr"] = "2830"
     record["candidate"]["ssdistnr"] = 0.5  # a float32 in the schema: exact
+    record["candidate"]["ssmagnr"] = 18.5
     await feed(
         app.agents["control"],
         [

@@ -18,7 +18,7 @@ from brokerapp.domain.candidates import (
     object_row,
     ss_candidate_rows,
 )
-from brokerapp.domain.processors import Alert
+from brokerapp.model.alert import Alert
 
 DATA = Path(__file__).parents[1] / "data"
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import random
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,21 +22,18 @@ from brokerapp.domain import filters as filters_module
 from brokerapp.domain.filters import (
     FILTER_SPECS,
     FILTERS,
+    MAX_PER_VISIT,
     AlertFilter,
     CriteriaFilter,
     FilterCriteria,
-    VisitLimiter,
     admit,
-    expired_keys,
     filter_class,
     filter_classes,
-    is_expired,
     limit_key,
     passing,
     visit_key,
-    window_of,
 )
-from brokerapp.domain.processors import Alert
+from brokerapp.model.alert import Alert
 
 DATA = Path(__file__).parents[1] / "data"
 K = 2.5 / math.log(10.0)  # 1.0857...: S/N = K / sigma_mag
@@ -52,6 +50,198 @@ CRITERIA_FIELDS = {
     "max_previous",
     "solar_system",
 }
+
+
+# ------------------------------------------- the per-visit cap over a plain table (model)
+# The filters agent counts in a Faust windowed table (agents/filters.py); this small model of
+# the same windows over a plain dict (moved here from brokerapp.domain.filters, its only user
+# being these tests) drives admit(), limit_key() and visit_key() through whole sequences of
+# interleaved, out-of-order and window-straddling alerts.
+
+DEFAULT_WINDOW_S = 3600.0
+"""Length of a counting window [s] (the default of ``filters_window_seconds``)."""
+
+
+def window_of(timestamp_s: float, window_s: float = DEFAULT_WINDOW_S) -> int:
+    """Return the index of the counting window holding a timestamp.
+
+    Parameters
+    ----------
+    timestamp_s : float
+        Seconds since the epoch (the alert's Kafka timestamp).
+    window_s : float, optional
+        Window length [s], positive.
+
+    Returns
+    -------
+    int
+        ``floor(timestamp_s / window_s)``.
+
+    Raises
+    ------
+    ValueError
+        If ``window_s`` is not positive.
+    """
+    if not window_s > 0:
+        raise ValueError(f"window length must be positive, not {window_s}")
+    return math.floor(timestamp_s / window_s)
+
+
+def is_expired(window: int, now_window: int) -> bool:
+    """Tell whether a window's count can be deleted.
+
+    Parameters
+    ----------
+    window : int
+        The window index of a stored count.
+    now_window : int
+        The window of "now" (the stream time).
+
+    Returns
+    -------
+    bool
+        True when ``window`` is older than the previous window (``window < now_window - 1``):
+        no alert of the current or a later window reads it any more.
+    """
+    return window < now_window - 1
+
+
+@dataclass(frozen=True, slots=True)
+class VisitLimiter:
+    """Per-visit admission over a plain table whose values are ``{"<window>": count}``.
+
+    A table keeping one entry per :func:`limit_key`, per passing alert does ``ok, table[key] =
+    limiter.admit(table.get(key), ts, f.max_per_visit)``, sending the alert when ``ok``. A
+    timer deletes
+    :meth:`expired_keys`. Values hold at most a few windows (string keys, as a JSON table
+    stores them; int keys are read too).
+
+    Attributes
+    ----------
+    window_s : float
+        Window length [s] (default one hour).
+    """
+
+    window_s: float = DEFAULT_WINDOW_S
+
+    def __post_init__(self) -> None:
+        window_of(0.0, self.window_s)  # validates the length
+
+    def count(self, value: Mapping[str | int, int] | None, window: int) -> int:
+        """Return the visit's count as seen from ``window``.
+
+        Parameters
+        ----------
+        value : Mapping or None
+            The table value (window index to count), None when absent.
+        window : int
+            The window of the alert being decided.
+
+        Returns
+        -------
+        int
+            Sum of the counts of the previous window and all later ones (the current window,
+            and any later window already counted, as one visit's alerts may arrive slightly
+            out of time order across partitions).
+        """
+        return sum(n for w, n in (value or {}).items() if int(w) >= window - 1)
+
+    def admit(
+        self,
+        value: Mapping[str | int, int] | None,
+        timestamp_s: float,
+        limit: int = MAX_PER_VISIT,
+    ) -> tuple[bool, dict[str, int]]:
+        """Decide one passing alert and return the table's new value.
+
+        Parameters
+        ----------
+        value : Mapping or None
+            The current table value for the alert's :func:`limit_key`, None when absent.
+        timestamp_s : float
+            The alert's timestamp [s].
+        limit : int, optional
+            The filter's :attr:`AlertFilter.max_per_visit`.
+
+        Returns
+        -------
+        admitted : bool
+            Whether to send the alert (:func:`admit` of the previous, current and later
+            windows' counts).
+        new_value : dict of str to int
+            The value to store: windows older than the previous one dropped, and the current
+            window's count increased by one when admitted. The input is not modified.
+        """
+        window = window_of(timestamp_s, self.window_s)
+        counts = {str(w): n for w, n in (value or {}).items() if int(w) >= window - 1}
+        current = counts.get(str(window), 0)
+        later = sum(n for w, n in counts.items() if int(w) > window)
+        previous = counts.get(str(window - 1), 0)
+        admitted = admit(current, previous, limit, count_next=later)
+        if admitted:
+            counts[str(window)] = current + 1
+        return admitted, counts
+
+    def expired(self, value: Mapping[str | int, int] | None, now_s: float) -> bool:
+        """Tell whether a table entry can be deleted.
+
+        Parameters
+        ----------
+        value : Mapping or None
+            The table value.
+        now_s : float
+            The stream time [s] (largest alert timestamp processed).
+
+        Returns
+        -------
+        bool
+            True when the value is empty or all its windows are expired (:func:`is_expired`).
+        """
+        now_window = window_of(now_s, self.window_s)
+        return all(is_expired(int(w), now_window) for w in (value or {}))
+
+    def expired_keys(
+        self, items: Iterable[tuple[str, Mapping[str | int, int] | None]], now_s: float
+    ) -> list[str]:
+        """Return the keys of the table entries a timer can delete.
+
+        Parameters
+        ----------
+        items : iterable of (str, Mapping or None)
+            The table's ``(key, value)`` pairs (e.g. ``table.items()``).
+        now_s : float
+            The stream time [s].
+
+        Returns
+        -------
+        list of str
+            Keys whose values are :meth:`expired`, in the order given.
+        """
+        return [key for key, value in items if self.expired(value, now_s)]
+
+
+def expired_keys(
+    items: Iterable[tuple[str, Mapping[str | int, int] | None]],
+    now_s: float,
+    window_s: float = DEFAULT_WINDOW_S,
+) -> list[str]:
+    """Return the keys of a ``{"<window>": count}`` table a timer can delete.
+
+    Parameters
+    ----------
+    items : iterable of (str, Mapping or None)
+        The table's ``(key, value)`` pairs.
+    now_s : float
+        The stream time [s].
+    window_s : float, optional
+        Window length [s].
+
+    Returns
+    -------
+    list of str
+        :meth:`VisitLimiter.expired_keys` for that window length.
+    """
+    return VisitLimiter(window_s).expired_keys(items, now_s)
 
 
 # ---------------------------------------------------------------------------- hand-built alerts
@@ -92,6 +282,7 @@ def ztf_record(
         "pid": pid,
         "ssnamenr": ssnamenr,
         "ssdistnr": -999.0 if ssnamenr == "null" else 1.0,
+        "ssmagnr": -999.0 if ssnamenr == "null" else 19.5,  # set together, as ZTF writes them
     }
     if isdiffpos is not None:
         candidate["isdiffpos"] = isdiffpos

@@ -1,13 +1,12 @@
-"""brokerapp.domain.processors: outcomes, chains, the solar-system rule, chain files, plugins.
+"""brokerapp.domain.processors: outcomes, chains, solar-system routing, chain files, plugins.
 
-Pure: no servers. Alerts are the real samples in tests/data, the official sample alert of
-every lsst-alert-packet schema version, and simulated or hand-made LSST records. Expected
-solar-system answers are derived from the raw fields right here, not from the code under test.
+Pure: no servers. Alerts are the real samples in tests/data and hand-made records. Expected
+solar-system answers are derived from the raw fields right here, not from the code under test
+(the rule itself is tested with the survey profiles, tests/unit/test_profiles.py).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import subprocess
@@ -18,14 +17,11 @@ from pathlib import Path
 
 import fastavro
 import pytest
-from fastavro.validation import validate
-from lsst.alert.packet.schema import get_schema_root
 
 from brokerapp.domain.processors import (
     BUILTIN_PROCESSORS,
     DEFAULT_VIEW_FIELDS,
     ENTRY_POINT_GROUP,
-    Alert,
     AlertProcessor,
     AnnotateView,
     Chain,
@@ -39,14 +35,11 @@ from brokerapp.domain.processors import (
     ProcessorError,
     SolarSystem,
     chain_from_config,
-    is_solar_system,
     load_chain,
     option_names,
     processor_classes,
 )
-from brokerapp.model.profiles import UnknownSurveyError
-from brokerapp.tools.produce import simulate
-from brokerapp.wire.codecs import SchemaFileCodec
+from brokerapp.model.alert import Alert
 
 ROOT = Path(__file__).parents[2]
 DATA = ROOT / "tests" / "data"
@@ -54,10 +47,6 @@ PLUGINS = DATA / "plugins"
 PLUGIN_MODULE = "brokerapp_example_plugin"
 ZTF_FILES = sorted((DATA / "ztf").glob("*.avro"))
 LSST_FILES = sorted((DATA / "lsst").glob("*.avro"))
-LSST_VERSION_DIRS = sorted(
-    (d for d in Path(str(get_schema_root())).glob("[0-9]*/[0-9]*") if d.is_dir()),
-    key=lambda d: (int(d.parent.name), int(d.name)),
-)
 DEPLOYED_CHAINS = sorted((ROOT / "deploy" / "chains").glob("*.toml"))
 
 
@@ -69,10 +58,6 @@ def read(path: Path) -> dict:
 
 def file_id(path: Path) -> str:
     return path.stem[:24]
-
-
-def version_of(version_dir: Path) -> tuple[int, int]:
-    return int(version_dir.parent.name), int(version_dir.name)
 
 
 ZTF_RECORDS = {path.name: read(path) for path in ZTF_FILES}
@@ -429,6 +414,8 @@ def test_outcome_errors_raised_inside_process_are_wrapped():
 
 
 # ------------------------------------------------------------------- solar-system rule
+# The rule itself is the survey profiles' (tests/unit/test_profiles.py); here, that the
+# solar_system processor routes by it.
 
 
 def ztf_expected_solar(candidate: dict) -> bool:
@@ -443,122 +430,12 @@ def ztf_expected_solar(candidate: dict) -> bool:
     )
 
 
-@pytest.mark.parametrize("name", sorted(ZTF_RECORDS), ids=lambda n: n[:24])
-def test_is_solar_system_on_ztf_samples(name):
-    record = ZTF_RECORDS[name]
-    assert is_solar_system(record) is ztf_expected_solar(record["candidate"])
-
-
-def test_ztf_samples_have_11_solar_system_alerts():
-    expected = [ztf_expected_solar(r["candidate"]) for r in ZTF_RECORDS.values()]
-    assert len(expected) == 18 and sum(expected) == 11
-    assert sum(is_solar_system(r) for r in ZTF_RECORDS.values()) == 11
-
-
-@pytest.mark.parametrize(
-    ("changes", "expected"),
-    [
-        ({}, True),
-        ({"ssdistnr": 0.0}, True),
-        ({"ssnamenr": "null"}, False),
-        ({"ssnamenr": None}, False),
-        ({"ssmagnr": -999.0}, False),
-        ({"ssmagnr": None}, False),
-        ({"ssdistnr": -999.0}, False),
-        ({"ssdistnr": float("nan")}, False),
-    ],
-)
-def test_is_solar_system_ztf_edge_cases(changes, expected):
-    solar = next(r for r in ZTF_RECORDS.values() if r["candidate"]["ssnamenr"] != "null")
-    record = {**solar, "candidate": {**solar["candidate"], **changes}}
-    assert is_solar_system(record) is expected
-    # A missing field counts as unset too.
-    for name in changes:
-        del record["candidate"][name]
-        assert not is_solar_system(record)
-
-
-@pytest.mark.parametrize("name", sorted(LSST_RECORDS), ids=lambda n: n[:24])
-def test_is_solar_system_on_lsst_samples(name):
-    record = LSST_RECORDS[name]
+def expected_solar(record: dict) -> bool:
+    """Explicit rule for the samples: ZTF as above; LSST a non-zero ssObjectId or an ssSource."""
+    if "candidate" in record:
+        return ztf_expected_solar(record["candidate"])
     ss_object_id = record["diaSource"]["ssObjectId"]
-    expected = (ss_object_id is not None and ss_object_id != 0) or record["ssSource"] is not None
-    assert is_solar_system(record) is expected
-
-
-def test_lsst_samples_have_2_solar_system_alerts():
-    assert sum(is_solar_system(r) for r in LSST_RECORDS.values()) == 2
-
-
-@pytest.mark.parametrize(
-    "version_dir",
-    LSST_VERSION_DIRS,
-    ids=lambda d: "v{}.{}".format(*version_of(d)),
-)
-def test_is_solar_system_on_official_samples_of_every_version(version_dir):
-    record = read(version_dir / "sample_data" / "fakeAlert.avro")
-    if version_of(version_dir) < (8, 0):
-        assert "ssSource" not in record
-        ss_object = record["ssObject"]
-        expected = ss_object is not None and ss_object["ssObjectId"] not in (None, 0)
-    else:
-        assert "ssObject" not in record
-        ss_object_id = record["diaSource"]["ssObjectId"]
-        expected = ss_object_id not in (None, 0) or record["ssSource"] is not None
-    assert is_solar_system(record) is expected
-
-
-def lsst_ss_source_9_0() -> dict:
-    """The ssSource record of a 9.0 sample alert that has one."""
-    return next(r["ssSource"] for r in LSST_RECORDS.values() if r["ssSource"] is not None)
-
-
-@pytest.mark.parametrize("version", ["3.0", "5.0", "7.4"])
-def test_is_solar_system_on_simulated_records_before_8_0(version):
-    codec = SchemaFileCodec.lsst(version)
-    major, minor = version.split(".")
-    official = read(Path(str(get_schema_root())) / major / minor / "sample_data" / "fakeAlert.avro")
-    (simulated,) = [s.record for s in simulate(1, version, seed=3)]
-    assert simulated["ssObject"] is None and simulated["diaSource"]["ssObjectId"] is None
-    assert not is_solar_system(simulated)
-
-    with_object = {**simulated, "ssObject": copy.deepcopy(official["ssObject"])}
-    assert with_object["ssObject"]["ssObjectId"] != 0
-    assert is_solar_system(with_object)
-    zero_object = {**with_object, "ssObject": {**with_object["ssObject"], "ssObjectId": 0}}
-    assert not is_solar_system(zero_object)
-    by_source = {**simulated, "diaSource": {**simulated["diaSource"], "ssObjectId": 42}}
-    assert is_solar_system(by_source)
-    zero_source = {**simulated, "diaSource": {**simulated["diaSource"], "ssObjectId": 0}}
-    assert not is_solar_system(zero_source)
-    for record in (simulated, with_object, zero_object, by_source, zero_source):
-        assert validate(record, codec.schema.parsed, raise_errors=True)
-
-
-@pytest.mark.parametrize("version", ["9.0", "10.0", "11.0", "11.1"])
-def test_is_solar_system_on_simulated_records_from_8_0(version):
-    # simulate() cannot make 8.0 alerts; 8.0 is covered by its official sample above.
-    codec = SchemaFileCodec.lsst(version)
-    (simulated,) = [s.record for s in simulate(1, version, seed=5)]
-    assert simulated["ssSource"] is None and simulated["diaSource"]["ssObjectId"] is None
-    assert "ssObject" not in simulated
-    assert not is_solar_system(simulated)
-    by_source = {**simulated, "diaSource": {**simulated["diaSource"], "ssObjectId": 7}}
-    assert is_solar_system(by_source)
-    zero_source = {**simulated, "diaSource": {**simulated["diaSource"], "ssObjectId": 0}}
-    assert not is_solar_system(zero_source)
-    for record in (simulated, by_source, zero_source):
-        assert validate(record, codec.schema.parsed, raise_errors=True)
-    # An ssSource record alone is enough, whatever its content.
-    with_ss_source = {**simulated, "ssSource": lsst_ss_source_9_0()}
-    assert is_solar_system(with_ss_source)
-    if version == "9.0":
-        assert validate(with_ss_source, codec.schema.parsed, raise_errors=True)
-
-
-def test_is_solar_system_rejects_other_records():
-    with pytest.raises(UnknownSurveyError):
-        is_solar_system({"foo": 1})
+    return (ss_object_id is not None and ss_object_id != 0) or record["ssSource"] is not None
 
 
 # ------------------------------------------------------------------ built-in processors
@@ -572,7 +449,7 @@ def test_solar_system_routes_every_sample_to_exactly_one_stream():
         assert result.passed
         ((stream, records),) = result.emits
         assert records is None
-        assert stream == ("solar" if is_solar_system(record) else "nonsolar")
+        assert stream == ("solar" if expected_solar(record) else "nonsolar")
         routed[stream] += 1
     assert routed == {"solar": 11 + 2, "nonsolar": 7 + 48}
 
@@ -589,6 +466,30 @@ def test_solar_system_stream_names():
         SolarSystem(solar_stream=3)
     with pytest.raises(ChainConfigError, match="'nonsolar_stream' must be a non-empty string"):
         SolarSystem(nonsolar_stream="")
+
+
+@pytest.mark.parametrize(
+    ("changes", "stream"),
+    [
+        ({}, "solar"),
+        ({"ssmagnr": -999.0}, "nonsolar"),
+        ({"ssdistnr": None}, "nonsolar"),
+        ({"ssnamenr": "null"}, "nonsolar"),
+    ],
+)
+def test_solar_system_routes_by_the_profiles_rule(changes, stream):
+    solar = next(r for r in ZTF_RECORDS.values() if ztf_expected_solar(r["candidate"]))
+    record = {**solar, "candidate": {**solar["candidate"], **changes}}
+    assert SolarSystem().process(Alert.of(record)) == Emit(stream)
+
+
+def test_solar_system_routes_lsst_by_an_object_id_or_a_designation():
+    lsst = next(r for r in LSST_RECORDS.values() if r["ssSource"] is None)
+    assert SolarSystem().process(Alert.of(lsst)) == Emit("nonsolar")
+    by_id = {**lsst, "diaSource": {**lsst["diaSource"], "ssObjectId": 42}}
+    assert SolarSystem().process(Alert.of(by_id)) == Emit("solar")
+    by_designation = {**lsst, "MPCORB": {"ssObjectId": 0, "mpcDesignation": "2011 AB1"}}
+    assert SolarSystem().process(Alert.of(by_designation)) == Emit("solar")
 
 
 def test_magnitude_cut_on_ztf():
@@ -1171,3 +1072,19 @@ def test_catalogue_match_configuration_errors(tmp_path):
     path = _catalogue_near(tmp_path, _alert("ztf"))
     with pytest.raises(ChainConfigError, match="'k'"):
         CatalogueMatch(path=str(path), id_column="src_id", radius_arcsec=1.0, k=0)
+
+
+def test_the_package_reexports_its_public_api():
+    import brokerapp.domain.processors as package
+    from brokerapp.domain.processors import builtin, chainfiles, chains, outcomes, registry
+    from brokerapp.model import alert
+
+    assert ENTRY_POINT_GROUP == "brokerapp.processors"
+    assert package.Alert is alert.Alert
+    assert package.SolarSystem is builtin.SolarSystem
+    assert package.ChainFile is chainfiles.ChainFile
+    assert package.ProcessorError is chains.ProcessorError
+    assert package.Drop is outcomes.Drop
+    assert package.processor_classes is registry.processor_classes
+    assert sorted(package.__all__) == sorted(set(package.__all__))
+    assert all(hasattr(package, name) for name in package.__all__)

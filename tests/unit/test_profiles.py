@@ -6,12 +6,14 @@ each survey's (and LSST schema version's) own field names.
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 from pathlib import Path
 
 import fastavro
 import pytest
+from fastavro.validation import validate
 from lsst.alert.packet.schema import get_schema_root
 
 from brokerapp.model.profiles import (
@@ -20,10 +22,13 @@ from brokerapp.model.profiles import (
     MISSING_STRING,
     ZTF_PROFILE,
     AlertView,
+    UnknownSurveyError,
     is_missing,
     profile_for,
     view,
 )
+from brokerapp.tools.produce import simulate
+from brokerapp.wire.codecs import SchemaFileCodec
 
 DATA = Path(__file__).parents[1] / "data"
 ZTF_FILES = sorted((DATA / "ztf").glob("*.avro"))
@@ -228,6 +233,162 @@ def test_lsst_versions_cover_3_0_to_11_1():
     assert len(versions) >= 15
 
 
+# ----------------------------------------------------------------- the solar-system rule
+# The one definition of solar-system membership (SurveyProfile.is_solar_system, also
+# AlertView.is_solar_system), checked against rules written out from the raw fields.
+
+
+def record_of(path: Path) -> dict:
+    return read(path)[1]
+
+
+def version_of(version_dir: Path) -> tuple[int, int]:
+    return int(version_dir.parent.name), int(version_dir.name)
+
+
+ZTF_RECORDS = {path.name: record_of(path) for path in ZTF_FILES}
+LSST_RECORDS = {path.name: record_of(path) for path in LSST_FILES}
+
+
+def is_solar_system(record: dict) -> bool:
+    """The rule through both its doors: the profile's method and the view's attribute."""
+    answer = profile_for(record).is_solar_system(record)
+    assert view(record).is_solar_system is answer
+    return answer
+
+
+def ztf_expected_solar(candidate: dict) -> bool:
+    """Explicit rule: ssdistnr, ssmagnr and ssnamenr all set."""
+    return (
+        candidate["ssdistnr"] is not None
+        and candidate["ssdistnr"] != -999.0
+        and candidate["ssmagnr"] is not None
+        and candidate["ssmagnr"] != -999.0
+        and candidate["ssnamenr"] is not None
+        and candidate["ssnamenr"] != "null"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ZTF_RECORDS), ids=lambda n: n[:24])
+def test_is_solar_system_on_ztf_samples(name):
+    record = ZTF_RECORDS[name]
+    assert is_solar_system(record) is ztf_expected_solar(record["candidate"])
+
+
+def test_ztf_samples_have_11_solar_system_alerts():
+    expected = [ztf_expected_solar(r["candidate"]) for r in ZTF_RECORDS.values()]
+    assert len(expected) == 18 and sum(expected) == 11
+    assert sum(is_solar_system(r) for r in ZTF_RECORDS.values()) == 11
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, True),
+        ({"ssdistnr": 0.0}, True),
+        ({"ssnamenr": "null"}, False),
+        ({"ssnamenr": None}, False),
+        ({"ssmagnr": -999.0}, False),
+        ({"ssmagnr": None}, False),
+        ({"ssdistnr": -999.0}, False),
+        ({"ssdistnr": float("nan")}, False),
+    ],
+)
+def test_is_solar_system_ztf_edge_cases(changes, expected):
+    solar = next(r for r in ZTF_RECORDS.values() if r["candidate"]["ssnamenr"] != "null")
+    record = {**solar, "candidate": {**solar["candidate"], **changes}}
+    assert is_solar_system(record) is expected
+    # A missing field counts as unset too.
+    for name in changes:
+        del record["candidate"][name]
+        assert not is_solar_system(record)
+
+
+@pytest.mark.parametrize("name", sorted(LSST_RECORDS), ids=lambda n: n[:24])
+def test_is_solar_system_on_lsst_samples(name):
+    record = LSST_RECORDS[name]
+    ss_object_id = record["diaSource"]["ssObjectId"]
+    expected = (ss_object_id is not None and ss_object_id != 0) or record["ssSource"] is not None
+    assert is_solar_system(record) is expected
+
+
+def test_lsst_samples_have_2_solar_system_alerts():
+    assert sum(is_solar_system(r) for r in LSST_RECORDS.values()) == 2
+
+
+@pytest.mark.parametrize(
+    "version_dir",
+    LSST_VERSION_DIRS,
+    ids=lambda d: "v{}.{}".format(*version_of(d)),
+)
+def test_is_solar_system_on_official_samples_of_every_version(version_dir):
+    record = record_of(version_dir / "sample_data" / "fakeAlert.avro")
+    if version_of(version_dir) < (8, 0):
+        assert "ssSource" not in record
+        ss_object = record["ssObject"]
+        expected = ss_object is not None and ss_object["ssObjectId"] not in (None, 0)
+    else:
+        assert "ssObject" not in record
+        ss_object_id = record["diaSource"]["ssObjectId"]
+        expected = ss_object_id not in (None, 0) or record["ssSource"] is not None
+    assert is_solar_system(record) is expected
+
+
+def lsst_ss_source_9_0() -> dict:
+    """The ssSource record of a 9.0 sample alert that has one."""
+    return next(r["ssSource"] for r in LSST_RECORDS.values() if r["ssSource"] is not None)
+
+
+@pytest.mark.parametrize("version", ["3.0", "5.0", "7.4"])
+def test_is_solar_system_on_simulated_records_before_8_0(version):
+    codec = SchemaFileCodec.lsst(version)
+    major, minor = version.split(".")
+    official = record_of(
+        Path(str(get_schema_root())) / major / minor / "sample_data" / "fakeAlert.avro"
+    )
+    (simulated,) = [s.record for s in simulate(1, version, seed=3)]
+    assert simulated["ssObject"] is None and simulated["diaSource"]["ssObjectId"] is None
+    assert not is_solar_system(simulated)
+
+    with_object = {**simulated, "ssObject": copy.deepcopy(official["ssObject"])}
+    assert with_object["ssObject"]["ssObjectId"] != 0
+    assert is_solar_system(with_object)
+    zero_object = {**with_object, "ssObject": {**with_object["ssObject"], "ssObjectId": 0}}
+    assert not is_solar_system(zero_object)
+    by_source = {**simulated, "diaSource": {**simulated["diaSource"], "ssObjectId": 42}}
+    assert is_solar_system(by_source)
+    zero_source = {**simulated, "diaSource": {**simulated["diaSource"], "ssObjectId": 0}}
+    assert not is_solar_system(zero_source)
+    for record in (simulated, with_object, zero_object, by_source, zero_source):
+        assert validate(record, codec.schema.parsed, raise_errors=True)
+
+
+@pytest.mark.parametrize("version", ["9.0", "10.0", "11.0", "11.1"])
+def test_is_solar_system_on_simulated_records_from_8_0(version):
+    # simulate() cannot make 8.0 alerts; 8.0 is covered by its official sample above.
+    codec = SchemaFileCodec.lsst(version)
+    (simulated,) = [s.record for s in simulate(1, version, seed=5)]
+    assert simulated["ssSource"] is None and simulated["diaSource"]["ssObjectId"] is None
+    assert "ssObject" not in simulated
+    assert not is_solar_system(simulated)
+    by_source = {**simulated, "diaSource": {**simulated["diaSource"], "ssObjectId": 7}}
+    assert is_solar_system(by_source)
+    zero_source = {**simulated, "diaSource": {**simulated["diaSource"], "ssObjectId": 0}}
+    assert not is_solar_system(zero_source)
+    for record in (simulated, by_source, zero_source):
+        assert validate(record, codec.schema.parsed, raise_errors=True)
+    # An ssSource record naming its object is enough.
+    with_ss_source = {**simulated, "ssSource": lsst_ss_source_9_0()}
+    assert is_solar_system(with_ss_source)
+    if version == "9.0":
+        assert validate(with_ss_source, codec.schema.parsed, raise_errors=True)
+
+
+def test_is_solar_system_rejects_other_records():
+    with pytest.raises(UnknownSurveyError):
+        is_solar_system({"foo": 1})
+
+
 # ------------------------------------------------------------------------------ helpers
 
 
@@ -245,3 +406,96 @@ def test_is_missing():
         assert is_missing(value), value
     for value in (0, 0.0, "", "119257", -998.9, False, b"null"):
         assert not is_missing(value), value
+
+
+# ------------------------------------------------------ profile methods on hand-made dicts
+
+
+def ztf_dict(**candidate) -> dict:
+    return {"objectId": "ZTF18aaaaaaa", "candid": 1, "candidate": {"candid": 1, **candidate}}
+
+
+def lsst_dict(source: dict | None = None, **top) -> dict:
+    return {"diaSource": {"diaSourceId": 7, **(source or {})}, **top}
+
+
+@pytest.mark.parametrize(
+    ("candidate", "expected"),
+    [
+        ({"ssnamenr": "1036", "ssdistnr": 1.25, "ssmagnr": 18.5}, ("1036", 1.25)),
+        ({"ssnamenr": "1036", "ssdistnr": 0, "ssmagnr": 18.5}, ("1036", 0.0)),
+        ({"ssnamenr": "1036", "ssdistnr": 1.25, "ssmagnr": -999.0}, (None, None)),
+        ({"ssnamenr": "1036", "ssdistnr": -999.0, "ssmagnr": 18.5}, (None, None)),
+        ({"ssnamenr": "1036", "ssmagnr": 18.5}, (None, None)),
+        ({"ssnamenr": "null", "ssdistnr": 1.25, "ssmagnr": 18.5}, (None, None)),
+        ({}, (None, None)),
+    ],
+)
+def test_ztf_solar_system_needs_all_three_fields(candidate, expected):
+    record = ztf_dict(**candidate)
+    assert ZTF_PROFILE.solar_system(record) == expected
+    assert ZTF_PROFILE.is_solar_system(record) is (expected[0] is not None)
+    assert view(record).is_solar_system is (expected[0] is not None)
+    assert (view(record).ss_name, view(record).ss_distance_arcsec) == expected
+
+
+@pytest.mark.parametrize(
+    ("record", "name"),
+    [
+        (lsst_dict(), None),
+        (lsst_dict({"ssObjectId": 0}), None),
+        (lsst_dict({"ssObjectId": 42}), "42"),
+        (lsst_dict({"ssObjectId": None}, ssSource={"ssObjectId": 43}), "43"),
+        (lsst_dict(ssSource={"ssObjectId": 0, "designation": "2011 AB1"}), "2011 AB1"),
+        (lsst_dict(ssSource={"ssObjectId": 0}), None),
+        (lsst_dict(ssObject={"ssObjectId": 44}), "44"),
+        (lsst_dict(ssObject={"ssObjectId": 0}), None),
+        (lsst_dict(MPCORB={"ssObjectId": 0, "mpcDesignation": "2019 XY3"}), "2019 XY3"),
+        (lsst_dict(mpc_orbits={"ssObjectId": 45}), "45"),
+    ],
+)
+def test_lsst_solar_system_by_object_id_then_designation(record, name):
+    assert LSST_PROFILE.solar_system(record) == (name, None)
+    assert LSST_PROFILE.is_solar_system(record) is (name is not None)
+
+
+@pytest.mark.parametrize(
+    ("flag", "sign"),
+    [("t", 1), ("1", 1), (" T ", 1), (True, 1), ("f", -1), ("0", -1), (False, -1)]
+    + [("x", None), (None, None), (1, None)],
+)
+def test_ztf_difference_sign(flag, sign):
+    assert ZTF_PROFILE.difference_sign(ztf_dict(isdiffpos=flag)) == sign
+
+
+def test_ztf_difference_sign_without_a_candidate():
+    assert ZTF_PROFILE.difference_sign({"objectId": "x"}) is None
+
+
+@pytest.mark.parametrize(
+    ("source", "sign"),
+    [({"psfFlux": 1200.0}, 1), ({"psfFlux": -3.5}, -1), ({"psfFlux": 0.0}, None), ({}, None)]
+    + [({"psFlux": 8.0}, 1)],
+)
+def test_lsst_difference_sign(source, sign):
+    assert LSST_PROFILE.difference_sign(lsst_dict(source)) == sign
+
+
+def test_detection_ids_and_previous_detections_as_records():
+    prv_ztf = {"candid": 99, "jd": 2460000.5, "fid": 2}
+    wrapped = ZTF_PROFILE.previous_as_record(prv_ztf)
+    assert wrapped == {"candidate": prv_ztf}
+    assert ZTF_PROFILE.detection_id(wrapped) == 99
+    assert ZTF_PROFILE.mjd(wrapped) == 60000.0
+    assert ZTF_PROFILE.band(wrapped) == "r"
+    assert ZTF_PROFILE.detection_id(ztf_dict()) == 1
+    assert ZTF_PROFILE.detection_id({"candidate": {}}) is None
+
+    prv_lsst = {"diaSourceId": 5, "midpointMjdTai": 60001.25, "band": "i"}
+    wrapped = LSST_PROFILE.previous_as_record(prv_lsst)
+    assert wrapped == {"diaSource": prv_lsst}
+    assert LSST_PROFILE.detection_id(wrapped) == 5
+    assert LSST_PROFILE.mjd(wrapped) == 60001.25
+    assert LSST_PROFILE.band(wrapped) == "i"
+    assert LSST_PROFILE.detection_id(lsst_dict()) == 7
+    assert LSST_PROFILE.detection_id({"diaSource": {}}) is None

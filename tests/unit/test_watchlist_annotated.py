@@ -64,9 +64,14 @@ def test_a_zone_match_becomes_an_annotation():
 
 
 def test_solar_system_names_come_from_the_survey_profile_normalised():
-    ztf = {"objectId": "ZTF1", "candid": 1, "candidate": {"ssnamenr": "002830"}}
+    # ZTF attributes a detection to a known object only with all three ss* fields set.
+    attributed = {"ssnamenr": "002830", "ssdistnr": 0.4, "ssmagnr": 18.2}
+    ztf = {"objectId": "ZTF1", "candid": 1, "candidate": attributed}
     assert solar_system_names(ZTF_PROFILE, ztf) == ["2830"]
-    assert solar_system_names(ZTF_PROFILE, {**ztf, "candidate": {"ssnamenr": "null"}}) == []
+    unnamed = {**attributed, "ssnamenr": "null"}
+    assert solar_system_names(ZTF_PROFILE, {**ztf, "candidate": unnamed}) == []
+    no_distance = {**attributed, "ssdistnr": -999.0}
+    assert solar_system_names(ZTF_PROFILE, {**ztf, "candidate": no_distance}) == []
     lsst = {
         "diaSource": {"diaSourceId": 5, "ssObjectId": 21164719644750924},
         "MPCORB": {"mpcDesignation": "2012 JD69"},

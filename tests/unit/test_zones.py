@@ -31,7 +31,6 @@ from brokerapp.domain.zones import (
     CatalogueIndex,
     Entry,
     Match,
-    ZoneIndex,
     angular_separation_arcsec,
     build_zones,
     check_position,
@@ -170,6 +169,26 @@ def table_from_inserts(entries, height):
     return json.loads(json.dumps(table))  # keys become str
 
 
+class Zones:
+    """Zones of build_zones, searched by lookup_in, cone_in and nearest_in at one height."""
+
+    def __init__(self, entries=(), height_deg=DEFAULT_HEIGHT_DEG):
+        self.height = height_deg
+        self.table = build_zones(entries, height_deg)
+
+    def get(self, zone):
+        return self.table.get(zone)
+
+    def lookup(self, ra, dec):
+        return lookup_in(self.table, ra, dec, height_deg=self.height)
+
+    def cone(self, ra, dec, radius):
+        return cone_in(self.table, ra, dec, radius, height_deg=self.height)
+
+    def nearest(self, ra, dec, radius, k=1):
+        return nearest_in(self.table, ra, dec, radius, k, height_deg=self.height)
+
+
 # --- property tests against the brute force
 
 
@@ -179,9 +198,9 @@ def table_from_inserts(entries, height):
 def test_lookup_equals_brute_force(region, data):
     alerts, entries = data.draw(skies(region))
     height = data.draw(heights)
-    index = ZoneIndex(entries, height_deg=height)
+    index = Zones(entries, height_deg=height)
     table = table_from_inserts(entries, height)
-    assert table == json.loads(json.dumps(index.to_table(str)))
+    assert table == json.loads(json.dumps(index.table))
     # Catalogue entries are canonical after validation: RA 360 -> 0.
     entries = [Entry(e.name, *check_position(e.ra, e.dec), e.radius_arcsec) for e in entries]
     for ra, dec in alerts:
@@ -203,7 +222,7 @@ def test_cone_and_nearest_equal_brute_force(region, data):
     k = data.draw(st.integers(1, 4))
     # Sources of a catalogue have no radius; some entries keep theirs (replicated rows).
     entries = [e._replace(radius_arcsec=0.0) if e.name % 2 else e for e in entries]
-    index = ZoneIndex(entries, height_deg=height)
+    index = Zones(entries, height_deg=height)
     table = json.loads(json.dumps(build_zones(entries, height)))
     for ra, dec in alerts:
         expected, ambiguous = brute_force(ra, dec, entries, radius=radius)
@@ -236,13 +255,13 @@ def test_cone_and_nearest_equal_brute_force(region, data):
 @pytest.mark.parametrize("region", ["sphere", "north", "south", "wrap"])
 @PER_REGION
 @given(data=st.data())
-def test_catalogue_index_equals_brute_force_and_zone_index(region, data):
+def test_catalogue_index_equals_brute_force_and_cone_in(region, data):
     alerts, entries = data.draw(skies(region))
     height = data.draw(heights)
     radius = data.draw(radii)
     k = data.draw(st.integers(1, 4))
     catalogue = CatalogueIndex.from_entries(entries, height_deg=height)
-    index = ZoneIndex([e._replace(radius_arcsec=0.0) for e in entries], height_deg=height)
+    index = Zones([e._replace(radius_arcsec=0.0) for e in entries], height_deg=height)
     entries = [Entry(e.name, *check_position(e.ra, e.dec), 0.0) for e in entries]
     for ra, dec in alerts:
         expected, ambiguous = brute_force(ra, dec, entries, radius=radius)
@@ -322,7 +341,7 @@ def test_catalogue_index_rejects_bad_searches():
 def test_points_exactly_on_the_radius_match(centre, radius, pa, height):
     ra, dec = centre
     entry = Entry("on", ra, dec, radius)
-    index = ZoneIndex([entry], height_deg=height)
+    index = Zones([entry], height_deg=height)
     a_ra, a_dec = (float(x) for x in offset(ra, dec, pa, radius))
     sep = astropy_separations(a_ra, a_dec, [ra], [dec])[0]
     assert abs(sep - radius) < 1e-8  # the construction is exact to rounding
@@ -350,7 +369,7 @@ def test_directional_offset_by_points_agree_with_astropy(centre, radius, pa):
     moved = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(pa * u.deg, radius * u.arcsec)
     a_ra, a_dec = float(moved.ra.deg), float(moved.dec.deg)
     expected, ambiguous = brute_force(a_ra, a_dec, [Entry("e", *check_position(ra, dec), radius)])
-    assert_same(names(ZoneIndex([entry]).lookup(a_ra, a_dec)), expected, ambiguous)
+    assert_same(names(Zones([entry]).lookup(a_ra, a_dec)), expected, ambiguous)
     if 90.0 - abs(dec) > 0.01 and 90.0 - abs(dec) > radius / 3600.0 + 0.01:
         assert expected == {"e"}  # away from the poles it is on the circle to 1e-9 arcsec
 
@@ -417,7 +436,6 @@ def test_zone_count(height, count):
 )
 def test_entry_zones(dec, radius, zones_expected):
     assert entry_zones(dec, radius) == zones_expected
-    assert ZoneIndex().zones_for(Entry("x", 10.0, dec, radius)) == zones_expected
 
 
 def test_default_height_is_a_quarter_degree():
@@ -459,7 +477,7 @@ def test_ra_halfwidth_bounds_every_point_of_the_circle(dec, radius, pa):
     [(359.9999, 0.0001), (0.0001, 359.9999), (0.0, 360.0), (360.0, 0.0), (359.99995, 359.99999)],
 )
 def test_ra_wrap(e_ra, a_ra):
-    index = ZoneIndex([Entry("w", e_ra, 10.0, 1.0)])
+    index = Zones([Entry("w", e_ra, 10.0, 1.0)])
     assert names(index.lookup(a_ra, 10.0)) == ["w"]
     assert names(index.nearest(a_ra, 10.0, 1.0)) == ["w"]
 
@@ -472,7 +490,7 @@ def test_window_across_the_wrap_in_every_tier():
         Entry("tier1", 359.0, 0.1, 7200.0),
         Entry("tier0", 355.0, 0.1, 36000.0),
     ]
-    index = ZoneIndex(entries)
+    index = Zones(entries)
     rows = index.get(zone_of(0.1))
     assert [row[0] for row in rows] == ["tier0", "tier1", "tier2", "tier3"]
     assert sorted(names(index.lookup(0.001, 0.1))) == sorted(e.name for e in entries)
@@ -480,7 +498,7 @@ def test_window_across_the_wrap_in_every_tier():
 
 
 def test_circle_over_the_north_pole():
-    index = ZoneIndex([Entry("cap", 30.0, 89.9, 3600.0)])
+    index = Zones([Entry("cap", 30.0, 89.9, 3600.0)])
     # Across the pole: 0.1 + 0.5 deg from the centre.
     (match,) = index.lookup(210.0, 89.5)
     assert match.separation_arcsec == pytest.approx(0.6 * 3600.0)
@@ -490,75 +508,15 @@ def test_circle_over_the_north_pole():
 
 
 def test_alert_at_the_south_pole():
-    index = ZoneIndex([Entry("s", 123.0, -89.999, 4.0), Entry("t", 0.0, -90.0, 0.0)])
+    index = Zones([Entry("s", 123.0, -89.999, 4.0), Entry("t", 0.0, -90.0, 0.0)])
     assert names(index.lookup(0.0, -90.0)) == ["t", "s"]
     assert names(index.nearest(300.0, -90.0, 10.0, k=5)) == ["t", "s"]
 
 
 def test_big_radius_everywhere():
-    index = ZoneIndex([Entry("sky", 0.0, 0.0, 648000.0)])
+    index = Zones([Entry("sky", 0.0, 0.0, 648000.0)])
     for ra, dec in [(180.0, 0.0), (0.0, 90.0), (0.0, -90.0), (271.0, 45.0)]:
         assert names(index.lookup(ra, dec)) == ["sky"]
-
-
-# --- ZoneIndex operations
-
-
-def test_remove_and_replace():
-    index = ZoneIndex([Entry("a", 10.0, 0.125, 3600.0), Entry("b", 10.0, 0.125, 5.0)])
-    assert len(index) == 2 and "a" in index
-    assert sorted(names(index.lookup(10.5, 0.5))) == ["a"]
-    assert index.remove("a") is True
-    assert index.remove("a") is False
-    assert "a" not in index
-    assert index.lookup(10.5, 0.5) == []
-    assert names(index.lookup(10.0, 0.125)) == ["b"]
-    assert index.get(zone_of(1.0)) is None  # emptied zones are dropped
-    # Re-adding a name replaces the entry, including its zones.
-    index.add(Entry("b", 10.0, 0.125, 3600.0))
-    assert len(index) == 1
-    assert names(index.lookup(10.5, 0.5)) == ["b"]
-    index.add(Entry("b", 200.0, -30.1, 2.0))
-    assert index.lookup(10.5, 0.5) == [] and index.lookup(10.0, 0.125) == []
-    assert sorted(index.to_table()) == [zone_of(-30.1)]
-
-
-def test_update_bulk_equals_adds_and_last_wins():
-    entries = [Entry(i, i * 7.3 % 360, (i * 13.1) % 180 - 90, (i % 5) * 900.0) for i in range(200)]
-    one_by_one = ZoneIndex()
-    for entry in entries:
-        one_by_one.add(entry)
-    bulk = ZoneIndex(entries + [Entry(3, 1.0, 2.0, 3.0)])
-    one_by_one.add(Entry(3, 1.0, 2.0, 3.0))
-    assert bulk.to_table() == one_by_one.to_table()
-    assert bulk.to_table() == build_zones(entries + [Entry(3, 1.0, 2.0, 3.0)])
-    assert len(bulk) == 200
-
-
-def test_invalid_entry_leaves_index_unchanged():
-    index = ZoneIndex([Entry("a", 1.0, 2.0, 3.0)])
-    before = index.to_table()
-    with pytest.raises(ValueError, match="dec"):
-        index.add(Entry("a", 1.0, 95.0, 3.0))
-    with pytest.raises(ValueError, match="ra"):
-        index.update([Entry("b", 1.0, 2.0, 3.0), Entry("c", float("nan"), 2.0, 3.0)])
-    assert index.to_table() == before and len(index) == 1
-
-
-def test_get_accepts_str_and_int_keys():
-    index = ZoneIndex([Entry("a", 1.0, 2.0, 3.0)])
-    zone = zone_of(2.0)
-    assert index.get(zone) is index.get(str(zone))
-    assert index.get("nonsense") is None and index.get(None, []) == []
-    assert names(lookup_in(index, 1.0, 2.0)) == ["a"]
-
-
-def test_entries_and_payload_survive():
-    payload = {"mag": 18.2, "tags": ["agn"]}
-    index = ZoneIndex([Entry("p", 1.0, 2.0, 3.0, payload)])
-    assert index.entries() == [Entry("p", 1.0, 2.0, 3.0, payload)]
-    (match,) = index.lookup(1.0, 2.0)
-    assert match == Match(Entry("p", 1.0, 2.0, 3.0, payload), 0.0)
 
 
 # --- zone values for a table
@@ -589,6 +547,13 @@ def test_match_in_one_zone_value():
     assert names(match_in(rows, 10.0, 0.1)) == ["x"]
     assert match_in(rows, 10.1, 0.1) == []
     assert match_in(None, 10.0, 0.1) == [] and match_in([], 10.0, 0.1) == []
+
+
+def test_payload_survives_the_table_and_the_lookup():
+    payload = {"mag": 18.2, "tags": ["agn"]}
+    table = json.loads(json.dumps(build_zones([Entry("p", 1.0, 2.0, 3.0, payload)])))
+    (match,) = lookup_in(table, 1.0, 2.0, key=str)
+    assert match == Match(Entry("p", 1.0, 2.0, 3.0, payload), 0.0)
 
 
 def test_lookup_in_keys_and_missing_zones():
@@ -645,7 +610,7 @@ BAD_DEC = [float("nan"), -float("inf"), -90.0000001, 90.5, "0", None, False]
 
 @pytest.mark.parametrize("ra", BAD_RA)
 def test_bad_ra_raises(ra):
-    index = ZoneIndex([Entry("a", 1.0, 2.0, 3.0)])
+    index = Zones([Entry("a", 1.0, 2.0, 3.0)])
     with pytest.raises(ValueError, match="ra"):
         index.lookup(ra, 2.0)
     with pytest.raises(ValueError, match="ra"):
@@ -653,12 +618,12 @@ def test_bad_ra_raises(ra):
     with pytest.raises(ValueError, match="ra"):
         lookup_in({}, ra, 2.0)
     with pytest.raises(ValueError, match="ra"):
-        index.add(Entry("b", ra, 2.0, 3.0))
+        build_zones([Entry("b", ra, 2.0, 3.0)])
 
 
 @pytest.mark.parametrize("dec", BAD_DEC)
 def test_bad_dec_raises(dec):
-    index = ZoneIndex()
+    index = Zones()
     with pytest.raises(ValueError, match="dec"):
         index.lookup(1.0, dec)
     with pytest.raises(ValueError, match="dec"):
@@ -672,9 +637,9 @@ def test_bad_dec_raises(dec):
 @pytest.mark.parametrize("radius", [-1.0, float("nan"), float("inf"), "1", None])
 def test_bad_radius_raises(radius):
     with pytest.raises(ValueError, match="radius"):
-        ZoneIndex().add(Entry("a", 1.0, 2.0, radius))
+        build_zones([Entry("a", 1.0, 2.0, radius)])
     with pytest.raises(ValueError, match="radius"):
-        ZoneIndex().cone(1.0, 2.0, radius)
+        cone_in({}, 1.0, 2.0, radius)
     with pytest.raises(ValueError, match="radius"):
         entry_zones(0.0, radius)
 
@@ -688,7 +653,7 @@ def test_bad_name_raises(name):
 @pytest.mark.parametrize("height", [0.0, -0.25, 181.0, 1e-5, float("nan"), "0.25"])
 def test_bad_height_raises(height):
     with pytest.raises(ValueError, match="height"):
-        ZoneIndex(height_deg=height)
+        build_zones([], height)
     with pytest.raises(ValueError, match="height"):
         zone_of(0.0, height)
 
@@ -696,7 +661,7 @@ def test_bad_height_raises(height):
 @pytest.mark.parametrize("k", [0, -1, 1.5, True, "1"])
 def test_bad_k_raises(k):
     with pytest.raises(ValueError, match="k"):
-        ZoneIndex().nearest(1.0, 2.0, 3.0, k)
+        nearest_in({}, 1.0, 2.0, 3.0, k)
 
 
 def test_module_constants_are_consistent():

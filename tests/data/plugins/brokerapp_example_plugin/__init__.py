@@ -2,7 +2,7 @@
 
 Tests put ``tests/data/plugins`` on ``sys.path`` (or ``PYTHONPATH``) so that
 ``importlib.metadata`` finds ``brokerapp_example_plugin-0.1.dist-info`` and its entry point
-``tag_bright = brokerapp_example_plugin:TagBright`` in the group ``brokerapp.domain.processors``.
+``tag_bright = brokerapp_example_plugin:TagBright`` in the group ``brokerapp.processors``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from brokerapp.domain.processors import Alert, AlertProcessor, ChainConfigError, Pass
+from brokerapp.domain.processors import AlertProcessor, ChainConfigError, Pass
+from brokerapp.model.alert import Alert
 
 __all__ = ["SlowDown", "TagBright"]
 
