@@ -36,8 +36,8 @@ down: ## Stop every service
 demo: services ## The main job: samples upstream -> gateway -> ssfilter -> candidates -> objects -> MariaDB, Cassandra
 	PYTHON=$(PYTHON) bash deploy/demo.sh
 
-test: install ## Every test tier against real servers started (and stopped) here
-	$(PYTHON) -m ruff check .
+test: install ## Lint (style, layers, types), then every test tier against real servers started (and stopped) here
+	$(MAKE) --no-print-directory lint
 	PYTHON=$(PYTHON) bash deploy/test.sh
 
 unit: ## Unit and agent tests only (no servers)

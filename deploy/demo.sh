@@ -8,7 +8,7 @@
 # and Cassandra sinks; show each stage's output, the status pages (JSON), the tables' row
 # counts, and one object's statistics and light curve read back from the databases.
 set -euo pipefail
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-.venv/bin/python}  # the venv `make install` makes
 BROKER="$PYTHON -m brokerapp"
 cd "$(dirname "$0")/.."
 setting() { $BROKER config | $PYTHON -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }

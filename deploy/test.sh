@@ -3,7 +3,8 @@
 # the services even when tests fail.
 # Services this script did not start (already running before it) are left running.
 set -euo pipefail
-PYTHON=${PYTHON:-python3}
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}  # the venv `make install` makes
 started_here=0
 if ! $PYTHON -m brokerapp services status | grep -q '^registry-upstream .* up '; then
   started_here=1
