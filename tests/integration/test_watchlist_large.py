@@ -27,8 +27,8 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from brokerapp.adapters.kafka_admin import ensure_topics
-from brokerapp.domain.remap import alerts_topic_config
 from brokerapp.model.settings import load_settings
+from brokerapp.runtime.topic_config import alerts_topic_config
 
 from .test_branches import WATCHLISTS, alert_position, branch, fill_buffer, read_topic, samples
 
