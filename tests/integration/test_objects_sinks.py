@@ -24,7 +24,6 @@ from collections import defaultdict
 import numpy as np
 import pymysql
 import pytest
-from cassandra.query import dict_factory
 
 from brokerapp.adapters.kafka_admin import ensure_topics
 from brokerapp.adapters.sql import cql_name, sql_name
@@ -378,18 +377,20 @@ def plain_dumps(svc, settings):
                 cur.execute(
                     f"SELECT * FROM {sql_name(settings.mariadb_database)}.{sql_name(table)}"
                 )
-                out["mariadb"][table] = sorted(tuple(sorted(row.items())) for row in cur.fetchall())
+                rows = cur.fetchall()
+                out["mariadb"][table] = sorted((tuple(sorted(r.items())) for r in rows), key=repr)
     finally:
         root.close()
     cluster = cassandra_cluster(settings)
     try:
         session = cluster.connect()
-        session.row_factory = dict_factory
         for table in TABLES:
             rows = session.execute(
                 f"SELECT * FROM {cql_name(settings.cassandra_keyspace)}.{cql_name(table)}"
             )
-            out["cassandra"][table] = sorted((tuple(sorted(row.items())) for row in rows), key=repr)
+            out["cassandra"][table] = sorted(
+                (tuple(sorted(r._asdict().items())) for r in rows), key=repr
+            )
     finally:
         cluster.shutdown()
     return out
