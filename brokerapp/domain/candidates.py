@@ -13,7 +13,8 @@ A *detection* is one measurement of an object, survey-agnostic::
      "mjd": float,               # ZTF jd - 2400000.5 (UTC), LSST midpointMjdTai
      "band": str | None,         # g, r, i (ZTF fid 1, 2, 3); u g r i z y (LSST)
      "ra": float | None, "dec": float | None,    # degrees
-     "mag": float | None, "mag_err": float | None,  # ZTF magpsf; LSST AB mag of a positive flux
+     "mag": float | None, "mag_err": float | None,  # ZTF magpsf; LSST AB mag of a positive
+                                 # flux with S/N >= MIN_MAGNITUDE_SNR, else None
      "flux": float | None, "flux_err": float | None,  # LSST psfFlux [nJy]; None for ZTF
      "visit_id": int | None}     # ZTF pid, LSST visit
 
@@ -53,17 +54,26 @@ __all__ = [
     "candidate_rows",
     "candidate_update",
     "detection",
+    "meaningful_magnitude",
     "object_row",
     "object_update",
     "ss_candidate_rows",
 ]
 
 MJD_RANGE = (40000.0, 100000.0)
-"""Plausible detection times (1968 to 2132): anything else is a corrupt value."""
+"""First and last valid detection time, inclusive (1968-05-24 to 2132-09-01): anything
+outside is a corrupt value, whatever the survey."""
 MAG_RANGE = (-30.0, 50.0)
-"""Plausible magnitudes (and magnitude errors up to the upper bound)."""
+"""Possible *measured* magnitudes (ZTF ``magpsf``), inclusive: brighter than the Sun or
+fainter than any telescope reaches cannot be a measurement. Not applied to magnitude errors,
+nor to magnitudes derived from fluxes."""
 MAX_ABS_FLUX_NJY = 1e20
-"""Largest plausible absolute flux or flux error [nJy] (magnitude -18.6)."""
+"""Largest possible absolute flux [nJy] (AB magnitude -18.6). Flux *errors* have no upper
+bound: a huge error is a real, faint measurement."""
+MIN_MAGNITUDE_SNR = 1.0
+"""Signal-to-noise (flux over its error) below which a magnitude derived from a flux means
+nothing (its error would exceed 1.09 mag): the detection is stored with its flux and error,
+its magnitude and magnitude error left null. Measured magnitudes (ZTF) are kept as given."""
 
 
 class CandidateError(ValueError):
@@ -77,6 +87,11 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _given(value: Any) -> bool:
+    """Whether a photometric value is given (None and NaN are "no measurement")."""
+    return value is not None and not math.isnan(value)
+
+
 def check_detection(
     candidate_id: Any,
     mjd: float,
@@ -87,8 +102,12 @@ def check_detection(
 ) -> None:
     """Refuse a detection whose position, time or photometry cannot be real.
 
-    Missing photometry (None or NaN, stored as None) is allowed; an infinite or absurd value
-    is not, nor is a missing or non-finite position.
+    Only impossible values are refused. Missing photometry (None or NaN, stored as None) is
+    allowed; so are negative and tiny fluxes and errors of any size. Refused: a missing,
+    non-finite or out-of-range position; a time outside :data:`MJD_RANGE`; an infinite
+    magnitude, flux or error; a negative error; a measured magnitude outside
+    :data:`MAG_RANGE` (only where the survey gives no flux: a magnitude derived from a flux
+    is not range-checked); a flux beyond :data:`MAX_ABS_FLUX_NJY`.
 
     Parameters
     ----------
@@ -99,9 +118,9 @@ def check_detection(
     ra, dec : float or None
         Position [deg]: finite, ``0 <= ra <= 360``, ``-90 <= dec <= 90``.
     magnitude : tuple of (float or None, float or None)
-        Magnitude and its error, within :data:`MAG_RANGE`.
+        Magnitude and its error.
     flux : tuple of (float or None, float or None)
-        Flux and its error [nJy], at most :data:`MAX_ABS_FLUX_NJY` in size.
+        Flux and its error [nJy] (None for ZTF, which gives magnitudes).
 
     Raises
     ------
@@ -114,16 +133,47 @@ def check_detection(
     for name, value, low, high in (("ra", ra, 0.0, 360.0), ("dec", dec, -90.0, 90.0)):
         if value is None or not math.isfinite(value) or not low <= value <= high:
             raise CandidateError(f"{where}: {name} {value!r} is not a position in [{low}, {high}]")
-    for name, value in zip(("mag", "mag_err"), magnitude, strict=True):
-        if (
-            value is not None
-            and not math.isnan(value)
-            and not (MAG_RANGE[0] <= value <= MAG_RANGE[1])
-        ):
-            raise CandidateError(f"{where}: {name} {value!r} outside {MAG_RANGE}")
-    for name, value in zip(("flux", "flux_err"), flux, strict=True):
-        if value is not None and not math.isnan(value) and not abs(value) <= MAX_ABS_FLUX_NJY:
-            raise CandidateError(f"{where}: {name} {value!r} is not a plausible flux [nJy]")
+    # The measurement first (a flux, or a magnitude where the survey gives no flux), so the
+    # reason names the field the survey sent, not one derived from it.
+    for name, value in (("flux", flux[0]), ("flux_err", flux[1])):
+        if _given(value) and not math.isfinite(value):
+            raise CandidateError(f"{where}: {name} {value!r} is not finite")
+    if _given(flux[0]) and not abs(flux[0]) <= MAX_ABS_FLUX_NJY:
+        raise CandidateError(f"{where}: flux {flux[0]!r} is not a possible flux [nJy]")
+    if _given(flux[1]) and flux[1] < 0.0:
+        raise CandidateError(f"{where}: flux_err {flux[1]!r} is negative")
+    measured = not _given(flux[0])
+    for name, value in (("mag", magnitude[0]), ("mag_err", magnitude[1])):
+        if _given(value) and not math.isfinite(value):
+            raise CandidateError(f"{where}: {name} {value!r} is not finite")
+    if measured and _given(magnitude[0]) and not MAG_RANGE[0] <= magnitude[0] <= MAG_RANGE[1]:
+        raise CandidateError(f"{where}: mag {magnitude[0]!r} outside {MAG_RANGE}")
+    if _given(magnitude[1]) and magnitude[1] < 0.0:
+        raise CandidateError(f"{where}: mag_err {magnitude[1]!r} is negative")
+
+
+def meaningful_magnitude(
+    magnitude: tuple[float | None, float | None], flux: tuple[float | None, float | None]
+) -> tuple[float | None, float | None]:
+    """Return the magnitude and its error to store: null where they mean nothing.
+
+    Parameters
+    ----------
+    magnitude : tuple of (float or None, float or None)
+        Magnitude and error as the survey profile gives them (finite or None).
+    flux : tuple of (float or None, float or None)
+        Flux and error [nJy] (finite or None; None for a survey that measures magnitudes).
+
+    Returns
+    -------
+    tuple of (float or None, float or None)
+        ``magnitude`` unchanged, except ``(None, None)`` for a magnitude derived from a flux
+        whose signal-to-noise is below :data:`MIN_MAGNITUDE_SNR`.
+    """
+    value, error = flux
+    if value is None or error is None or error <= 0.0:
+        return magnitude
+    return magnitude if value / error >= MIN_MAGNITUDE_SNR else (None, None)
 
 
 def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str) -> dict:
@@ -157,6 +207,8 @@ def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str)
     mag, mag_err = profile.magnitude(record)
     flux, flux_err = profile.flux(record)
     check_detection(candidate_id, mjd, ra, dec, (mag, mag_err), (flux, flux_err))
+    photometry = (_finite(flux), _finite(flux_err))
+    mag, mag_err = meaningful_magnitude((_finite(mag), _finite(mag_err)), photometry)
     return {
         "candidate_id": int(candidate_id),
         "object_id": object_id,
@@ -165,10 +217,10 @@ def detection(profile: SurveyProfile, record: Mapping[str, Any], object_id: str)
         "band": profile.band(record),
         "ra": _finite(ra),
         "dec": _finite(dec),
-        "mag": _finite(mag),
-        "mag_err": _finite(mag_err),
-        "flux": _finite(flux),
-        "flux_err": _finite(flux_err),
+        "mag": mag,
+        "mag_err": mag_err,
+        "flux": photometry[0],
+        "flux_err": photometry[1],
         "visit_id": profile.visit_id(record),
     }
 

@@ -115,9 +115,78 @@ def test_nan_photometry_is_missing_but_impossible_values_are_refused():
         with pytest.raises(CandidateError, match=field):
             candidate_update(alert_with(**fields), 0.0)
     lsst = records("lsst")[0]
-    huge = dict(lsst, diaSource=dict(lsst["diaSource"], psfFluxErr=1e308))
-    with pytest.raises(CandidateError, match="mag_err"):  # from the flux error
-        candidate_update(Alert.of(huge), 0.0)
+    for fields, field in (
+        ({"psfFlux": float("inf")}, "flux"),
+        ({"psfFlux": -float("inf")}, "flux"),
+        ({"psfFluxErr": float("inf")}, "flux_err"),
+        ({"psfFluxErr": -3.0}, "flux_err"),
+        ({"psfFlux": 1e25}, "flux"),
+    ):
+        broken = dict(lsst, diaSource=dict(lsst["diaSource"], **fields))
+        with pytest.raises(CandidateError, match=field):
+            candidate_update(Alert.of(broken), 0.0)
+
+
+def _lsst_with(**fields):
+    lsst = records("lsst")[0]
+    return Alert.of(dict(lsst, diaSource=dict(lsst["diaSource"], **fields)))
+
+
+def _ztf_with(**fields):
+    ztf = records("ztf")[0]
+    return Alert.of(dict(ztf, candidate=dict(ztf["candidate"], **fields)))
+
+
+def test_a_faint_detection_is_stored_with_its_flux_and_no_magnitude():
+    # A real Rubin 7.4 diaSource: signal-to-noise 0.02 (its magnitude error would be 63 mag).
+    own = candidate_update(_lsst_with(psfFlux=12.35, psfFluxErr=720.6), 0.0)["candidate"]
+    assert (own["flux"], own["flux_err"]) == (12.35, 720.6)
+    assert (own["mag"], own["mag_err"]) == (None, None)
+    # Huge errors of any size are measurements too.
+    own = candidate_update(_lsst_with(psfFlux=5.0, psfFluxErr=1e308), 0.0)["candidate"]
+    assert (own["flux"], own["flux_err"], own["mag"]) == (5.0, 1e308, None)
+
+
+def test_extreme_but_valid_lsst_photometry_is_stored():
+    # S/N exactly 1 keeps its magnitude: -2.5 log10(400) + 31.4, error 2.5 / ln 10.
+    own = candidate_update(_lsst_with(psfFlux=400.0, psfFluxErr=400.0), 0.0)["candidate"]
+    assert own["mag"] == pytest.approx(24.894850021680094)
+    assert own["mag_err"] == pytest.approx(1.0857362047581294)
+    # A tiny positive flux measured well: magnitude 38.9, beyond any measured-magnitude range.
+    own = candidate_update(_lsst_with(psfFlux=1e-3, psfFluxErr=1e-4), 0.0)["candidate"]
+    assert own["mag"] == pytest.approx(38.9)
+    # A negative difference flux: stored, no magnitude.
+    own = candidate_update(_lsst_with(psfFlux=-1523.0, psfFluxErr=80.0), 0.0)["candidate"]
+    assert (own["flux"], own["mag"], own["mag_err"]) == (-1523.0, None, None)
+    # No flux at all (NaN): missing, not refused.
+    own = candidate_update(_lsst_with(psfFlux=float("nan")), 0.0)["candidate"]
+    assert (own["flux"], own["mag"]) == (None, None)
+
+
+def test_extreme_but_valid_ztf_photometry_is_stored_as_measured():
+    own = candidate_update(_ztf_with(sigmapsf=63.37), 0.0)["candidate"]
+    assert own["mag_err"] == pytest.approx(63.37)
+    own = candidate_update(_ztf_with(magpsf=50.0, sigmapsf=0.0), 0.0)["candidate"]
+    assert (own["mag"], own["mag_err"]) == (50.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("ra", "dec"), [(0.0, 0.0), (360.0, 0.0), (10.0, 90.0), (10.0, -90.0), (359.9999999, 89.99)]
+)
+def test_positions_at_the_edges_of_the_sky_are_stored(ra, dec):
+    for alert in (_ztf_with(ra=ra, dec=dec), _lsst_with(ra=ra, dec=dec)):
+        own = candidate_update(alert, 0.0)["candidate"]
+        assert (own["ra"], own["dec"]) == (ra, dec)
+
+
+@pytest.mark.parametrize("mjd", [40000.0, 100000.0])
+def test_the_first_and_last_valid_times_are_stored(mjd):
+    assert candidate_update(_lsst_with(midpointMjdTai=mjd), 0.0)["candidate"]["mjd"] == mjd
+    own = candidate_update(_ztf_with(jd=mjd + 2400000.5), 0.0)["candidate"]
+    assert own["mjd"] == pytest.approx(mjd, abs=1e-6)
+    for outside in (mjd - 1.0 if mjd == 40000.0 else mjd + 1.0,):
+        with pytest.raises(CandidateError, match="MJD"):
+            candidate_update(_lsst_with(midpointMjdTai=outside), 0.0)
 
 
 def test_a_detection_seen_in_two_lists_is_one_row():

@@ -8,6 +8,7 @@ solar-system answers are derived from the raw fields right here, not from the co
 from __future__ import annotations
 
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -1062,6 +1063,24 @@ def test_catalogue_match_gives_the_nearest_sources_within_the_radius(tmp_path):
     assert result.annotations["catalogue_match"]["catalogue"] == "cat"
     one = CatalogueMatch(path=str(path), id_column="src_id", radius_arcsec=1.0)
     assert "catalogue_match" not in Chain([one]).run(_alert("lsst")).annotations
+
+
+@pytest.mark.parametrize(
+    ("ra", "dec", "field"),
+    [(math.nan, 10.0, "ra"), (10.0, math.nan, "dec"), (360.5, 10.0, "ra"), (10.0, -90.5, "dec")],
+)
+def test_catalogue_match_refuses_an_impossible_position(tmp_path, ra, dec, field):
+    import copy
+
+    from brokerapp.domain.processors import CatalogueMatch
+
+    good = _alert("lsst")
+    path = _catalogue_near(tmp_path, good)
+    match = CatalogueMatch(path=str(path), id_column="src_id", radius_arcsec=5.0)
+    record = copy.deepcopy(good.record)
+    record["diaSource"]["ra"], record["diaSource"]["dec"] = ra, dec
+    with pytest.raises(ProcessorError, match=rf"ValueError: {field} must be"):
+        Chain([match]).run(Alert.of(record))
 
 
 def test_catalogue_match_configuration_errors(tmp_path):

@@ -291,7 +291,9 @@ class CatalogueMatch(AlertProcessor):
         import numpy as np
 
         from brokerapp.domain.watchlists import WatchlistError, load_catalogue
-        from brokerapp.domain.zones import CatalogueIndex
+        from brokerapp.domain.zones import CatalogueIndex, check_position
+
+        self._check_position = check_position
 
         self.radius = number_option(self.name, "radius_arcsec", radius_arcsec)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -333,11 +335,18 @@ class CatalogueMatch(AlertProcessor):
         -------
         Pass
             With ``{"catalogue", "matches"}`` when a source lies within the radius.
+
+        Raises
+        ------
+        ValueError
+            When the alert has no valid position (``ra`` or ``dec`` named).
         """
         view = alert.view
-        if view.ra is None or view.dec is None:
-            return Pass()
-        matches = self.index.nearest(view.ra, view.dec, self.radius, self.k)
+        # Both surveys' schemas require a position: none (a NaN reads as none), an infinite or
+        # out-of-range one is a ValueError naming ra or dec, and the node dead-letters the
+        # alert, as the watchlist branch does.
+        ra, dec = self._check_position(view.ra, view.dec)
+        matches = self.index.nearest(ra, dec, self.radius, self.k)
         if not matches:
             return Pass()
         return Pass(
