@@ -451,9 +451,11 @@ def check(
     lost_bad: list[int] = []
     unfit: list[tuple[int, str, str, str]] = []
     leaked: list[int] = []
+    accounted: dict[str, Counter] = defaultdict(Counter)  # kind -> sent, as required
     for seq, kind in kind_of.items():
         if kind not in UNDECODABLE:
             continue
+        accounted[kind]["sent"] += 1
         places = dead.get(seq, [])
         first = [reason for name, reason in places if name == "ssfilter"]
         if not first:
@@ -462,6 +464,8 @@ def check(
             want = reason_class(values[seq], ids)
             if not REASON_FITS[want].search(first[0]):
                 unfit.append((seq, kind, want, first[0][:80]))
+            elif seq not in found:
+                accounted[kind]["as required"] += 1
         for _name, reason in places:
             reasons[kind][_gist(reason)] += 1
         if seq in found:
@@ -506,8 +510,11 @@ def check(
             if any(seq in outputs[reader] for reader in readers if reader in outputs):
                 forwarded += 1
                 bad = True
+            accounted[kind]["sent"] += 1
             if bad:
                 lost_invalid.append(seq)
+            else:
+                accounted[kind]["as required"] += 1
         readers = ", ".join(READERS[kind][False])
         result.check(
             not missing and not unnamed and not forwarded,
@@ -523,10 +530,13 @@ def check(
     extremes = {s: a for s, a in invalid.items() if kind_of[s].startswith(EXTREME)}
     for seq, alert in extremes.items():
         mine = "solar" if alert.solar else "nonsolar"
+        accounted[kind_of[seq]]["sent"] += 1
         if seq in dead:
             refused.append((seq, kind_of[seq], dead[seq][:1]))
         if seq not in streams[mine] or seq not in cands:
             dropped.append((seq, kind_of[seq]))
+        elif seq not in dead:
+            accounted[kind_of[seq]]["as required"] += 1
     result.check(
         not refused and not dropped,
         f"extreme but valid: {len(extremes) - len(set(s for s, *_ in refused + dropped))}"
@@ -535,6 +545,13 @@ def check(
         + (f"; missing e.g. {dropped[:3]}" if dropped else ""),
     )
     result.lost = len(lost_good) + len(lost_bad) + len(lost_invalid) + len(dropped)
+    result.note(
+        "per message: "
+        + "; ".join(
+            f"{kind} {c['as required']}/{c['sent']}" for kind, c in sorted(accounted.items())
+        )
+        + f"; good {result.processed}/{len(good)} (as required/sent)"
+    )
     statuses = r.statuses()
     result.check(
         all(statuses.values()),
