@@ -187,6 +187,7 @@ def run(options: Any, settings: Any) -> Result:
         victim = f"kafka-local-{victim_id}"
         before = (gateway.status()["mirrored"], ssfilter.status()["received"])
         victim_pid = cluster.pid(victim)
+        victim_partitions = _partitions_on(admin, r.prefix, victim_id)
         cluster.stop(victim, sig=signal.SIGKILL)
         killed_at = time.monotonic()
         gone = victim_pid is not None and not _process_alive(victim_pid)
@@ -196,7 +197,6 @@ def run(options: Any, settings: Any) -> Result:
             if gone
             else f"{victim} (pid {victim_pid}) still running after SIGKILL",
         )
-        victim_partitions = _partitions_on(admin, r.prefix, victim_id)
         say(
             f"b: killed {victim} (SIGKILL), leader of {leaders[victim_id]} of the run's "
             f"{sum(leaders.values())} partitions; gateway had mirrored {before[0]}, "
