@@ -56,7 +56,7 @@ format: ## Rewrite files to the project style
 bench: services ## The whole chain at 1 and 10 kHz offered: tables and plots in bench/results (nothing asserted)
 	$(PYTHON) -m bench.bench_e2e
 
-bench-parts: services ## Each component alone: decode, keys, produce, gateway, branches, objects, sinks, zones
+bench-parts: services ## Each component alone: decode, keys, produce, gateway, branches, objects, sinks, zones, watchlist load
 	$(PYTHON) -m bench.bench_decode
 	$(PYTHON) -m bench.bench_avrokey
 	$(PYTHON) -m bench.bench_produce
@@ -65,6 +65,7 @@ bench-parts: services ## Each component alone: decode, keys, produce, gateway, b
 	$(PYTHON) -m bench.bench_objects
 	$(PYTHON) -m bench.bench_sinks
 	$(PYTHON) -m bench.bench_zones --quick
+	$(PYTHON) -m bench.bench_watchlist_load
 
 faults: services ## Fault scenarios (kill -9, broker loss, registry and database outages, mutated input); fails if anything is lost
 	$(PYTHON) -m faults
