@@ -185,7 +185,9 @@ async def bare_copy(
                     if outputs is not None:
                         value = outputs[int(dict(record.headers)["bench-sample"])]
                     futures.append(
-                        await producer.send(target, value, key=record.key, headers=record.headers)
+                        await producer.send(
+                            target, value, key=record.key, headers=list(record.headers)
+                        )
                     )
             await asyncio.gather(*futures)
             if batch:
