@@ -1,15 +1,15 @@
 """The candidates worker (Stage 1's CandidateUpdate): every alert becomes a small JSON record.
 
-Launch with ``faust -A agents.candidates worker``. App id ``<app_prefix>-candidates``, two
-agents:
+Launch with ``faust -A agents.candidates worker``. App id ``<app_prefix>-candidates``, one
+batch loop (:mod:`brokerapp.runtime.batch`), ``convert``, reading both split streams:
 
-``nonsolar``
+from ``nonsolar``
     Reads ``nonsolar_topic`` (``alerts-nonsolar``), decodes each alert once and sends its
     CandidateUpdate (:func:`brokerapp.domain.candidates.candidate_update`: the alert's detection and
     its previous detections, survey-agnostic) to ``candidates_topic``, keyed by object ID. The
     key is what partitions that topic: all of one object's candidates land in one partition,
     which is how the objects worker's table is partitioned (this is its ``group_by``).
-``solar``
+from ``solar``
     Reads ``solar_topic`` (``alerts-solar``) and sends each CandidateUpdate to
     ``ss_candidates_topic``, keyed by the solar-system object's name.
 
@@ -29,6 +29,7 @@ import faust
 from brokerapp.domain.candidates import CandidateError, candidate_update
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app, lazy_app
+from brokerapp.runtime.batch import Outbox, Record
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 
 __all__ = ["build"]
@@ -45,42 +46,40 @@ def build(settings: Settings) -> faust.App:
     Returns
     -------
     faust.App
-        With agents ``nonsolar`` and ``solar``.
+        With its batch loop ``convert``.
     """
     branch = "candidates"
     app = create_app(settings, branch, web_port=settings.candidates_web_port)
     runtime = BranchRuntime(app, settings, branch, settings.nonsolar_topic)
-    solar_source = BranchRuntime.topic_of(app, settings, settings.solar_topic)
+    BranchRuntime.topic_of(app, settings, settings.solar_topic)  # created if missing
     counts: Counter[str] = Counter()
 
-    async def convert(stream: faust.StreamT, topic: str, solar: bool) -> None:
-        await runtime.declare([topic])
-        async for event, alert in runtime.alerts(stream):
+    @app.task
+    async def declare_outputs() -> None:
+        """Create the output topics when the worker starts."""
+        await runtime.declare([settings.candidates_topic, settings.ss_candidates_topic])
+
+    async def convert(records: list[Record], out: Outbox) -> None:
+        """Send a CandidateUpdate per alert of one batch, keyed by its (solar-system) object."""
+        async for record, alert in runtime.batch_alerts(records, out):
+            solar = record.topic == settings.solar_topic
             try:
-                update = candidate_update(alert, event.message.timestamp * 1000.0)
+                update = candidate_update(alert, float(record.timestamp))
             except CandidateError as exc:
-                await runtime.dead_letter(event, exc)
+                runtime.dead_letter_to(out, record, exc)
                 continue
             owner = update["ss_name"] if solar else update["object_id"]
             if owner is None:
                 kind = "solar-system object" if solar else "object"
-                await runtime.dead_letter(
-                    event, CandidateError(f"alert {update['alert_id']} names no {kind}")
-                )
+                error = CandidateError(f"alert {update['alert_id']} names no {kind}")
+                runtime.dead_letter_to(out, record, error)
                 continue
-            await runtime.send_json(topic, event, str(owner).encode(), update)
+            topic = settings.ss_candidates_topic if solar else settings.candidates_topic
+            runtime.json_to(out, topic, record, str(owner).encode(), update)
             counts["solar" if solar else "nonsolar"] += 1
             counts["previous"] += len(update["previous"])
 
-    @app.agent(runtime.source, name="nonsolar", concurrency=1)
-    async def nonsolar(stream: faust.StreamT) -> None:
-        """Send a CandidateUpdate per non-solar alert, keyed by object ID."""
-        await convert(stream, settings.candidates_topic, solar=False)
-
-    @app.agent(solar_source, name="solar", concurrency=1)
-    async def solar(stream: faust.StreamT) -> None:
-        """Send a CandidateUpdate per solar-system alert, keyed by the object's name."""
-        await convert(stream, settings.ss_candidates_topic, solar=True)
+    runtime.run_batches(convert, [settings.nonsolar_topic, settings.solar_topic], name="convert")
 
     def status() -> dict[str, Any]:
         return {

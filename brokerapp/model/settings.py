@@ -158,6 +158,43 @@ class Settings(BaseSettings):
         "unreachable or still starting (backoff as the gateway's: 0.5 s doubling to 30 s, so "
         "8 retries span about 90 s) before it dead-letters the alert.",
     )
+    branch_transactions: bool = Field(
+        True,
+        description="Branches that read and write the local cluster commit their input "
+        "offsets in the same Kafka transaction as their outputs, so readers with "
+        "`isolation_level=read_committed` see every output exactly once, even after a "
+        "`kill -9`. False: at least once (every send acknowledged before the commit).",
+    )
+    branch_batch: int = Field(
+        500,
+        ge=1,
+        description="Most messages a batch-running branch fetches, handles and commits at "
+        "once (one transaction per batch).",
+    )
+    branch_batch_wait_ms: int = Field(
+        20,
+        ge=0,
+        description="Longest wait (ms) of a batch-running branch for its fetch to fill "
+        "(a batch goes as soon as anything has arrived and this has passed).",
+    )
+    branch_linger_ms: int = Field(
+        2,
+        ge=0,
+        description="Producer linger (ms) of batch-running branches: how long a produce "
+        "request waits to fill before it is sent.",
+    )
+    branch_producer_batch_bytes: int = Field(
+        1024 * 1024,
+        ge=16 * 1024,
+        description="Producer batch size (bytes per partition per request) of batch-running "
+        "branches.",
+    )
+    branch_fetch_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Most bytes one fetch of a batch-running branch returns (over all "
+        "partitions; at least `max_message_bytes`).",
+    )
     replication_factor: int = Field(
         1,
         ge=1,

@@ -45,6 +45,7 @@ from brokerapp.model.alert import Alert
 from brokerapp.model.profiles import UnknownSurveyError
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.backoff import backoff_delay
+from brokerapp.runtime.batch import BatchLoop, Handler, Outbox, Output, Record
 from brokerapp.runtime.latency import LatencyWindow
 from brokerapp.runtime.statuspage import render
 from brokerapp.runtime.topic_config import alerts_topic_config
@@ -120,6 +121,47 @@ class BranchRuntime:
         self.deadlettered: Counter[str] = Counter()
         self._outputs: dict[str, faust.TopicT] = {}
         self._next_offsets: dict[TP, int] = {}
+        self.loop: BatchLoop | None = None
+
+    def run_batches(
+        self, handler: Handler, topics: list[str] | None = None, name: str = "process"
+    ) -> BatchLoop:
+        """Run ``handler`` on batches of the branch's input in the worker (:mod:`.batch`).
+
+        The loop is the worker's service (started and stopped with it) and is registered as
+        ``app.batch_loops[name]``. The worker's own consumer then holds only Faust's leader
+        topic, in the same group and with the same round-robin protocol as the loop's (no
+        standby replicas: a branch on a batch loop has no table).
+
+        Parameters
+        ----------
+        handler : Handler
+            ``handler(records, outbox)``, e.g. built on :meth:`batch_alerts`.
+        topics : list of str, optional
+            Input topics (default: the branch's source topic).
+        name : str
+            Name of the loop (the in-memory tests run it by this name).
+
+        Returns
+        -------
+        BatchLoop
+            The loop.
+        """
+
+        async def handle(records: list[Record], out: Outbox) -> None:
+            await handler(records, out)
+            for name in {item.topic for item in out} - self._outputs.keys():
+                await self.output(name)  # created before the first send to it
+
+        self.loop = BatchLoop(
+            self.settings, self.app.conf.id, topics or [self.source_name], handle, self.delivered
+        )
+        self.app.conf.table_standby_replicas = 0
+        self.app.service(self.loop)
+        loops = getattr(self.app, "batch_loops", {})
+        loops[name] = self.loop
+        self.app.batch_loops = loops
+        return self.loop
 
     def output_topic(self, name: str, partitions: int | None = None) -> faust.TopicT:
         """Declare (the worker creates it) an output topic of raw bytes with append times.
@@ -211,20 +253,42 @@ class BranchRuntime:
             Schema ID and record.
         """
         self.received += 1
+        try:
+            return await self.decode_value(event.value)
+        except (DecodeError, RegistryUnavailable, httpx.TransportError) as exc:
+            await self.dead_letter(event, exc)
+            return None
+
+    async def decode_value(self, value: bytes | None) -> tuple[int, dict]:
+        """Decode one Confluent-framed alert, retrying while the registry is unavailable.
+
+        Parameters
+        ----------
+        value : bytes or None
+            The message value.
+
+        Returns
+        -------
+        tuple of (int, dict)
+            Schema ID and record.
+
+        Raises
+        ------
+        DecodeError
+            Undecodable, or an unknown schema ID.
+        RegistryUnavailable, httpx.TransportError
+            The registry stayed unavailable after ``branch_retry_attempts`` retries.
+        """
         attempts = self.settings.branch_retry_attempts
         for attempt in range(1, attempts + 2):
             try:
                 started = time.perf_counter()
-                decoded = await self.codec.decode(event.value)
+                decoded = await self.codec.decode(value or b"")
                 self.decoding.add(time.time(), [(time.perf_counter() - started) * 1000.0])
                 return decoded
-            except DecodeError as exc:
-                await self.dead_letter(event, exc)
-                return None
             except (RegistryUnavailable, httpx.TransportError) as exc:
                 if attempt > attempts:
-                    await self.dead_letter(event, exc)
-                    return None
+                    raise
                 delay = backoff_delay(
                     attempt,
                     self.settings.gateway_retry_backoff,
@@ -235,6 +299,97 @@ class BranchRuntime:
                 )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def batch_alerts(
+        self, records: list[Record], out: Outbox
+    ) -> AsyncIterator[tuple[Record, Alert]]:
+        """Yield each record of a batch with its alert, decoded once (as :meth:`alerts` does).
+
+        Undecodable alerts and records of no known survey go to ``out`` as dead letters. The
+        time from taking a record to asking for the next is its processing time.
+
+        Parameters
+        ----------
+        records : list of Record
+            One batch.
+        out : Outbox
+            The batch's outputs.
+
+        Yields
+        ------
+        tuple of (Record, Alert)
+            The record (key, headers, bytes, append time) and its alert.
+        """
+        for record in records:
+            started = time.perf_counter()
+            self.received += 1
+            try:
+                schema_id, decoded = await self.decode_value(record.value)
+                alert = Alert.of(decoded, schema_id)
+            except (
+                DecodeError,
+                RegistryUnavailable,
+                httpx.TransportError,
+                UnknownSurveyError,
+            ) as exc:
+                self.dead_letter_to(out, record, exc)
+                continue
+            yield record, alert
+            self.processed(started)
+
+    def dead_letter_to(self, out: Outbox, record: Record, error: Exception) -> None:
+        """Add the record's message, unchanged, to ``out`` for the dead-letter topic."""
+        headers = list(record.headers or ()) + deadletter_headers(
+            str(error), error, record.topic, record.partition, record.offset
+        )
+        self.deadlettered[type(error).__name__] += 1
+        logger.warning(
+            "%s: %s:%d offset %d dead-lettered: %s",
+            self.branch,
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+        )
+        out.add(self.deadletter_name, record.key, record.value or b"", headers)
+
+    def forward_to(
+        self,
+        out: Outbox,
+        name: str,
+        record: Record,
+        appended_ms: float | None = None,
+        key: bytes | None = None,
+    ) -> None:
+        """Add the record's original bytes, key and headers to ``out`` for topic ``name``.
+
+        ``appended_ms`` defaults to the record's own timestamp; ``key`` replaces its key.
+        """
+        out.add(
+            name,
+            record.key if key is None else key,
+            record.value or b"",
+            list(record.headers or ()),
+            float(record.timestamp) if appended_ms is None else appended_ms,
+        )
+
+    def json_to(
+        self, out: Outbox, name: str, record: Record, key: bytes | None, value: Mapping
+    ) -> None:
+        """Add a new record as JSON to ``out`` for topic ``name`` (the input's headers kept)."""
+        out.add(
+            name,
+            key,
+            json.dumps(value, default=str).encode(),
+            list(record.headers or ()),
+            float(record.timestamp),
+        )
+
+    def delivered(self, output: Output, metadata: Any) -> None:
+        """Count one acknowledged output of a batch and record its end-to-end latency."""
+        self.sent[output.topic] += 1
+        if output.appended_ms is not None and metadata is not None:
+            self.end_to_end.add(time.time(), [metadata.timestamp - output.appended_ms])
 
     async def alerts(self, stream: faust.StreamT) -> AsyncIterator[tuple[faust.EventT, Alert]]:
         """Yield each event of ``stream`` with its alert, decoded once.
@@ -381,8 +536,11 @@ class BranchRuntime:
         self._next_offsets[message.tp] = message.offset + 1
 
     def input_topics(self) -> set[str]:
-        """Return the names of the topics the app's agents read."""
-        return {name for agent in self.app.agents.values() for name in agent.get_topic_names()}
+        """Return the names of the topics the app's agents (and batch loop) read."""
+        names = {name for agent in self.app.agents.values() for name in agent.get_topic_names()}
+        if self.loop is not None:
+            names.update(self.loop.topics)
+        return names
 
     def lag_by_partition(self) -> dict[str, int | None]:
         """Return ``"<topic>:<partition>"`` -> messages not yet read, per assigned partition.
@@ -437,6 +595,10 @@ class BranchRuntime:
         """
         now = time.time()
         lag_by_partition = self.lag_by_partition()
+        if self.loop is not None:
+            lag_by_partition = dict(
+                sorted({**lag_by_partition, **self.loop.lag_by_partition()}.items())
+            )
         known = [lag for lag in lag_by_partition.values() if lag is not None]
         return {
             "branch": self.branch,
@@ -452,6 +614,7 @@ class BranchRuntime:
             "schemas_cached": len(self.codec.cache),
             "lag": sum(known) if known else None,
             "lag_by_partition": lag_by_partition,
+            "batch": self.loop.status() if self.loop is not None else None,
         }
 
 

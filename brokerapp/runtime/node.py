@@ -1,7 +1,8 @@
 """A processing node: one branch worker running a chain of alert processors.
 
-``build_node`` makes the Faust app of a node. Its one agent, ``process``, reads ``alerts``,
-decodes each alert once (:class:`brokerapp.runtime.branch.BranchRuntime`), runs the node's current
+``build_node`` makes the Faust app of a node. Its batch loop (:mod:`brokerapp.runtime.batch`,
+registered as the branch's), reads ``alerts`` in batches, decodes each alert once
+(:class:`brokerapp.runtime.branch.BranchRuntime`), runs the node's current
 chain (:class:`brokerapp.domain.processors.ChainFile`, reloaded when the file changes, checked
 every ``chain_poll_seconds`` by a timer and before each alert) and sends, for each
 ``Emit(stream)`` of the result, the alert's original bytes (or the emitted records, as
@@ -27,6 +28,7 @@ import faust
 from brokerapp.domain.processors import ChainFile, ProcessorError
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app
+from brokerapp.runtime.batch import Outbox, Record
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 
 __all__ = ["build_node"]
@@ -60,7 +62,7 @@ def build_node(
     Returns
     -------
     faust.App
-        With one agent, ``process``.
+        With its batch loop (``app.batch_loops[branch]``).
     """
     app = create_app(settings, branch, web_port=web_port)
     runtime = BranchRuntime(app, settings, branch, source_topic)
@@ -70,24 +72,29 @@ def build_node(
     def topic_of(stream: str) -> str:
         return streams.get(stream) or f"{settings.topic_prefix}{branch}-{stream}"
 
-    @app.agent(runtime.source, name="process", concurrency=1)
-    async def process(stream: faust.StreamT) -> Any:
-        """Run the chain on every alert of the buffer."""
+    @app.task
+    async def declare_outputs() -> None:
+        """Create the node's known output topics when the worker starts."""
         await runtime.declare(list(streams.values()))
-        async for event, alert in runtime.alerts(stream):
+
+    async def process(records: list[Record], out: Outbox) -> None:
+        """Run the chain on every alert of one batch."""
+        async for record, alert in runtime.batch_alerts(records, out):
             chain = chains.current(time.monotonic())
             try:
                 result = chain.run(alert)
             except ProcessorError as exc:
-                await runtime.dead_letter(event, exc)
+                runtime.dead_letter_to(out, record, exc)
                 continue
-            for name, records in result.emits:
-                if records is None:
-                    await runtime.forward(topic_of(name), event)
+            for name, emitted in result.emits:
+                if emitted is None:
+                    runtime.forward_to(out, topic_of(name), record)
                 else:
-                    for new in records:
-                        await runtime.send_json(topic_of(name), event, event.message.key, new)
+                    for new in emitted:
+                        runtime.json_to(out, topic_of(name), record, record.key, new)
             outcomes["passed" if result.passed else "dropped"] += 1
+
+    runtime.run_batches(process)
 
     @app.timer(interval=settings.chain_poll_seconds)
     async def reload_chain() -> None:

@@ -59,12 +59,14 @@ from typing import Any, NamedTuple
 
 import fastavro
 import faust
+from aiokafka import TopicPartition
 from faust.transport.producer import Producer
 from faust.types import TP, RecordMetadata
 
 __all__ = [
     "DATA",
     "AgentFeed",
+    "BatchFeed",
     "CapturingProducer",
     "MemoryStore",
     "Sample",
@@ -454,22 +456,120 @@ class AgentFeed:
             await asyncio.sleep(0.001)
 
 
+class _Record(NamedTuple):
+    """An input message of a batch loop, as aiokafka's consumer gives it."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
+class _CapturingKafka:
+    """The Kafka clients of a batch loop in memory: sends go to the app's capturing producer,
+    commits are recorded (``committed``: partition to next offset)."""
+
+    def __init__(self, producer: CapturingProducer):
+        self.captured = producer
+        self.committed: dict[Any, int] = {}
+        self.ends: dict[Any, int] = {}
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None, headers=None):
+        return await self.captured.send(topic, key, value, None, None, headers or [])
+
+    async def commit(self, offsets: Mapping[Any, int]) -> None:
+        self.committed.update(offsets)
+
+    def assignment(self) -> set[Any]:
+        """Every partition a message was put to."""
+        return set(self.ends)
+
+    def highwater(self, tp: Any) -> int:
+        """The offset after the last message put to the partition."""
+        return self.ends[tp]
+
+    last_stable_offset = highwater
+
+
+class BatchFeed:
+    """Messages into one batch loop; :meth:`drain` runs them through it as one batch.
+
+    The loop's own batch handling runs (the branch's handler, then its send-then-commit
+    path) with the app's :class:`CapturingProducer` in place of the Kafka producer and a
+    recorder of commits in place of the consumer: what a test sees is what the worker would
+    send. Transactions need a broker; the integration tests cover them.
+    """
+
+    def __init__(self, loop: Any, topic: str, producer: CapturingProducer):
+        self.loop = loop
+        self.topic = topic
+        self.kafka = _CapturingKafka(producer)
+        loop.producer = self.kafka
+        loop.consumer = self.kafka
+        loop.transactional = False
+        self.pending: list[_Record] = []
+        self.offsets: dict[tuple[str, int], int] = defaultdict(int)
+
+    async def put(
+        self,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Iterable[tuple[str, bytes]] | None = None,
+        timestamp: float | None = None,
+        partition: int = 0,
+        topic: str | None = None,
+    ) -> None:
+        """Queue one message of the loop's input topic (offsets count up per partition)."""
+        topic = topic or self.topic
+        offset = self.offsets[(topic, partition)]
+        self.offsets[(topic, partition)] += 1
+        millis = int((time.time() if timestamp is None else timestamp) * 1000)
+        self.pending.append(
+            _Record(topic, partition, offset, millis, key, value, tuple(headers or ()))
+        )
+        self.kafka.ends[TopicPartition(topic, partition)] = offset + 1
+
+    async def put_sent(self, sent: Sent) -> None:
+        """Queue a message another agent sent (Kafka between two agents)."""
+        await self.put(sent.value, sent.key, sent.headers, sent.timestamp, sent.partition or 0)
+
+    async def drain(self) -> None:
+        """Run every queued message through the loop, as one batch."""
+        records, self.pending = self.pending, []
+        if records:
+            await self.loop.handle(records)
+
+
 @asynccontextmanager
-async def run_agent(app: faust.App, name: str) -> AsyncIterator[AgentFeed]:
-    """Run agent ``name`` of ``app`` in its test context; drain it before leaving.
+async def run_agent(
+    app: faust.App, name: str, topic: str | None = None
+) -> AsyncIterator[AgentFeed | BatchFeed]:
+    """Run agent (or batch loop) ``name`` of ``app`` in memory; drain it before leaving.
 
     Parameters
     ----------
     app : faust.App
         Prepared with :func:`prepare`.
     name : str
-        The agent's name.
+        The agent's name, or the name of the branch's batch loop (``app.batch_loops``).
+    topic : str, optional
+        For a batch loop: the input topic messages are put to (default its first).
 
     Yields
     ------
-    AgentFeed
+    AgentFeed or BatchFeed
         To put messages of the agent's input topic.
     """
+    loops = getattr(app, "batch_loops", {})
+    if name in loops:
+        loop = loops[name]
+        feed = BatchFeed(loop, topic or loop.topics[0], app.producer)
+        yield feed
+        await feed.drain()
+        return
     agent = app.agents[name]
     topic = agent.channel.get_topic_name()
     channel = _FeedChannel(app)

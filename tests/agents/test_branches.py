@@ -25,7 +25,12 @@ def test_ssfilter_is_one_chain_agent_routing_to_the_two_topics(settings):
 
     app = build(settings)
     assert app.conf.id == "unit-ssfilter"
-    assert set(app.agents) == {"process"}
+    # No Faust agent: one batch loop, in the app's consumer group, reading the buffer.
+    assert set(app.agents) == set()
+    assert set(app.batch_loops) == {"process"}
+    loop = app.batch_loops["process"]
+    assert (loop.group_id, loop.topics) == ("unit-ssfilter", ["alerts"])
+    assert loop.transactional_id == "unit-ssfilter-1"
     assert set(app.tables) == set()
     assert app.conf.web_port == settings.ssfilter_web_port
     status = app.status()
@@ -39,7 +44,8 @@ def test_generic_node_takes_its_name_and_chain_from_settings(settings):
 
     app = build(settings.model_copy(update={"node_name": "bright"}))
     assert app.conf.id == "unit-bright"
-    assert set(app.agents) == {"process"}
+    assert set(app.agents) == set()
+    assert set(app.batch_loops) == {"process"}
     assert app.status()["chain"]["processors"] == ["magnitude_cut", "solar_system"]
 
 
@@ -112,7 +118,8 @@ def test_crossmatch_is_a_node_on_the_nonsolar_stream(settings, tmp_path):
     )
     app = build(settings.model_copy(update={"crossmatch_chain": chain}))
     assert app.conf.id == "unit-crossmatch"
-    assert set(app.agents) == {"process"}
+    assert set(app.agents) == set()
+    assert app.batch_loops["process"].topics == ["alerts-nonsolar"]
     status = app.status()
     assert status["source"] == "alerts-nonsolar"
     assert status["chain"]["processors"] == ["catalogue_match", "emit_annotations"]
@@ -124,7 +131,8 @@ def test_candidates_app_turns_both_streams_into_candidate_updates(settings):
 
     app = build(settings)
     assert app.conf.id == "unit-candidates"
-    assert set(app.agents) == {"nonsolar", "solar"}
+    assert set(app.agents) == set()
+    assert app.batch_loops["convert"].topics == ["alerts-nonsolar", "alerts-solar"]
     assert set(app.tables) == set()
     assert app.conf.web_port == settings.candidates_web_port
     status = app.status()

@@ -30,16 +30,16 @@ APPENDED_S = 1_700_000_000.25
 
 
 @pytest.mark.parametrize(
-    ("agent", "solar", "topic"),
-    [("nonsolar", False, "candidates"), ("solar", True, "ss-candidates")],
+    ("source", "solar", "topic"),
+    [("alerts-nonsolar", False, "candidates"), ("alerts-solar", True, "ss-candidates")],
 )
 async def test_every_alert_becomes_the_candidate_update_of_its_raw_fields(
-    settings, registry, agent, solar, topic
+    settings, registry, source, solar, topic
 ):
     app = build(settings)
     sent = prepare(app)
     alerts = [s for s in samples("ztf") + samples("lsst") if is_solar(s) == solar]
-    async with run_agent(app, agent) as feed:
+    async with run_agent(app, "convert", topic=source) as feed:
         for sample in alerts:
             value = registry.frame_sample(sample)
             await feed.put(value, key=object_key(sample), timestamp=APPENDED_S)
@@ -60,7 +60,7 @@ async def test_the_previous_detections_of_a_ztf_alert_are_its_prv_candidates_wit
     app = build(settings)
     sent = prepare(app)
     sample = next(s for s in samples("ztf") if s.path.name.startswith("2019_01_10"))
-    async with run_agent(app, "nonsolar") as feed:
+    async with run_agent(app, "convert") as feed:
         await feed.put(registry.frame_sample(sample), key=b"ZTF17aaacxxf")
     (message,) = sent.on("candidates")
     update = message.json()
@@ -81,7 +81,7 @@ async def test_a_nan_position_is_dead_lettered_with_its_reason_and_the_rest_goes
     broken, good = [s for s in samples("lsst") if not is_solar(s)][:2]
     broken.record["diaSource"]["ra"] = math.nan
     bad_value = registry.frame_sample(broken)
-    async with run_agent(app, "nonsolar") as feed:
+    async with run_agent(app, "convert") as feed:
         await feed.put(bad_value, key=object_key(broken), headers=[("origin-topic", b"up")])
         await feed.put(registry.frame_sample(good), key=object_key(good))
 
@@ -104,7 +104,7 @@ async def test_a_non_solar_alert_of_no_object_is_dead_lettered(settings, registr
     sample.record["diaSource"]["diaObjectId"] = 0  # Rubin's "no object"
     sample.record["diaObject"] = None
     value = registry.frame_sample(sample)
-    async with run_agent(app, "nonsolar") as feed:
+    async with run_agent(app, "convert") as feed:
         await feed.put(value, key=b"k")
     (dead,) = sent.on("candidates-deadletter")
     assert dead.value == value
