@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import IllegalStateError
 from mode import Service
 
 from brokerapp.model.settings import Settings
@@ -234,13 +235,22 @@ class BatchLoop(Service):
             fetched = await consumer.getmany(
                 timeout_ms=wait, max_records=self.settings.branch_batch
             )
-            if not fetched:
-                continue
             async with self.lock:
                 assigned = consumer.assignment()
                 records = [r for tp, rs in fetched.items() if tp in assigned for r in rs]
                 if records:
                     await self.handle(records)
+                await self._learn_positions(assigned)
+
+    async def _learn_positions(self, assigned: set[TopicPartition]) -> None:
+        """Record the consumer's position per partition (past transaction markers too)."""
+        consumer = self.consumer
+        assert consumer is not None
+        for tp in assigned:
+            try:
+                self.next_offsets[tp] = await consumer.position(tp)
+            except IllegalStateError:  # revoked meanwhile
+                self.next_offsets.pop(tp, None)
 
     async def handle(self, records: list[Any]) -> None:
         """Process one batch, send its outputs and commit its offsets (see the docstring).
@@ -312,8 +322,9 @@ class BatchLoop(Service):
         """Return ``"<topic>:<partition>"`` -> messages not yet handled, per assigned partition.
 
         The consumer's high watermark (from its last fetch; with ``read_committed`` the last
-        stable offset) minus the next offset to handle (the committed one before any batch);
-        None when either is unknown, 0 for an empty partition.
+        stable offset) minus its position (which steps over transaction markers too; the
+        committed offset before the first fetch); None when either is unknown, 0 for an empty
+        partition.
         """
         consumer = self.consumer
         if consumer is None:

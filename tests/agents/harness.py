@@ -493,6 +493,10 @@ class _CapturingKafka:
 
     last_stable_offset = highwater
 
+    async def position(self, tp: Any) -> int:
+        """Everything put has been read."""
+        return self.ends[tp]
+
 
 class BatchFeed:
     """Messages into one batch loop; :meth:`drain` runs them through it as one batch.
