@@ -48,6 +48,7 @@ from brokerapp.model.alert import Alert
 from brokerapp.model.profiles import SurveyProfile
 
 __all__ = [
+    "CANDIDATE_READS",
     "CandidateError",
     "annotation_rows",
     "check_detection",
@@ -74,6 +75,21 @@ MIN_MAGNITUDE_SNR = 1.0
 """Signal-to-noise (flux over its error) below which a magnitude derived from a flux means
 nothing (its error would exceed 1.09 mag): the detection is stored with its flux and error,
 its magnitude and magnitude error left null. Measured magnitudes (ZTF) are kept as given."""
+
+
+CANDIDATE_READS = frozenset(
+    {
+        "alert_id",
+        "survey",
+        "object_id",
+        "ss_name",
+        "ss_distance_arcsec",
+        "detection",
+        "previous_detections",
+    }
+)
+"""What :func:`candidate_update` reads of an alert (read names,
+:data:`brokerapp.model.profiles.READS`): a candidates worker decodes only those fields."""
 
 
 class CandidateError(ValueError):
@@ -254,14 +270,15 @@ def candidate_update(alert: Alert, appended_ms: float) -> dict:
     if owner is None:
         raise CandidateError(f"alert {view.alert_id} names no object")
     profile = alert.profile
+    record = alert.record_for("detection", "previous_detections")
     previous = []
-    for prv in profile.previous_detections(alert.record):
+    for prv in profile.previous_detections(record):
         previous.append(detection(profile, profile.previous_as_record(prv), owner))
     return {
         "alert_id": view.alert_id,
         "object_id": object_id,
         "survey": view.survey,
-        "candidate": detection(profile, alert.record, owner),
+        "candidate": detection(profile, record, owner),
         "previous": previous,
         "ss_name": view.ss_name,
         "ss_distance_arcsec": _finite(view.ss_distance_arcsec),

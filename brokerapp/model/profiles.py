@@ -35,12 +35,28 @@ LSST (``lsst.v<M>_<m>.alert``, lsst-alert-packet versions 3.0 to 11.1)
 
 An alert is a solar-system detection (:attr:`AlertView.is_solar_system`) exactly when its
 survey names a known solar-system object for it (:attr:`AlertView.ss_name` is not None).
+
+Reads: what a branch needs, and the fields that gives
+    Branches and processors say what they read in survey-agnostic *read names*
+    (:data:`READS`): every :class:`AlertView` attribute, plus ``"detection"`` (what
+    :func:`brokerapp.domain.candidates.detection` reads of the alert's own detection: ID,
+    time, position, band, photometry, visit), ``"previous_detections"`` (the same of every
+    previous detection, :meth:`SurveyProfile.previous_detections`), ``"solar_system_names"``
+    (:meth:`SurveyProfile.solar_system_names`) and ``"difference_sign"``
+    (:meth:`SurveyProfile.difference_sign`). :meth:`SurveyProfile.field_paths` turns them
+    into the field paths of this survey's records (every name any schema version uses; a
+    decoder keeps those its writer schema has), so a decoder can read just those fields
+    (:mod:`brokerapp.wire.fields`) and the accessors work on the partial record it gives, a
+    nested dict holding only those fields. A path crosses records, unions holding records, and
+    arrays of records (it then applies to every item). :data:`VIEW_ACCESSORS` computes one
+    :class:`AlertView` attribute at a time, from such a partial record.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,14 +70,21 @@ __all__ = [
     "ZTF_BANDS",
     "ZTF_PROFILE",
     "ZTF_SOLAR_SYSTEM_FIELDS",
+    "EXTRA_READS",
+    "READS",
+    "VIEW_ACCESSORS",
+    "VIEW_READS",
     "AlertView",
+    "FieldPath",
     "KeyPaths",
     "LsstProfile",
     "SurveyProfile",
+    "UnknownReadError",
     "UnknownSurveyError",
     "ZtfProfile",
     "is_missing",
     "profile_for",
+    "profile_for_fields",
     "view",
 ]
 
@@ -87,8 +110,16 @@ CUTOUT_KINDS = ("science", "template", "difference")
 """Keys of the dict returned by :meth:`SurveyProfile.cutouts`."""
 
 
+FieldPath = tuple[str, ...]
+"""Field names from the top-level record down, e.g. ``("candidate", "ra")``."""
+
+
 class UnknownSurveyError(ValueError):
     """The record is neither a ZTF nor an LSST alert."""
+
+
+class UnknownReadError(ValueError):
+    """A read name is not one of :data:`READS`."""
 
 
 def is_missing(value: Any) -> bool:
@@ -240,6 +271,44 @@ class AlertView:
     visit_id: int | None
     n_previous: int
     has_cutouts: bool
+
+
+VIEW_READS = frozenset(f.name for f in dataclasses.fields(AlertView))
+"""Read names of the :class:`AlertView` attributes (each its own read)."""
+EXTRA_READS = frozenset(
+    {"detection", "previous_detections", "solar_system_names", "difference_sign"}
+)
+"""Read names of the accessors that are not view attributes (module docstring)."""
+READS = VIEW_READS | EXTRA_READS
+"""Every read name a branch or processor may declare."""
+
+
+def _cutout_present(profile: SurveyProfile, record: Mapping[str, Any]) -> bool:
+    return any(image is not None for image in profile.cutouts(record).values())
+
+
+VIEW_ACCESSORS: Mapping[str, Callable[[SurveyProfile, Mapping[str, Any]], Any]] = {
+    "survey": lambda profile, record: profile.survey,
+    "alert_id": lambda profile, record: profile.alert_id(record),
+    "object_id": lambda profile, record: profile.object_id(record),
+    "ra": lambda profile, record: profile.ra_dec(record)[0],
+    "dec": lambda profile, record: profile.ra_dec(record)[1],
+    "mjd": lambda profile, record: profile.mjd(record),
+    "band": lambda profile, record: profile.band(record),
+    "magnitude": lambda profile, record: profile.magnitude(record)[0],
+    "magnitude_error": lambda profile, record: profile.magnitude(record)[1],
+    "flux": lambda profile, record: profile.flux(record)[0],
+    "flux_error": lambda profile, record: profile.flux(record)[1],
+    "ss_name": lambda profile, record: profile.solar_system(record)[0],
+    "ss_distance_arcsec": lambda profile, record: profile.solar_system(record)[1],
+    "is_solar_system": lambda profile, record: profile.solar_system(record)[0] is not None,
+    "visit_id": lambda profile, record: profile.visit_id(record),
+    "n_previous": lambda profile, record: len(profile.previous_detections(record)),
+    "has_cutouts": _cutout_present,
+}
+"""AlertView attribute -> ``accessor(profile, record)``, the value :meth:`SurveyProfile.view`
+gives it; the record needs only the fields of that attribute's read
+(:meth:`SurveyProfile.field_paths`)."""
 
 
 class SurveyProfile:
@@ -542,6 +611,41 @@ class SurveyProfile:
         """
         raise NotImplementedError
 
+    read_paths: Mapping[str, tuple[FieldPath, ...]] = {}
+    """Read name (:data:`READS`) -> the field paths its accessors read (subclasses fill it)."""
+
+    def field_paths(self, reads: Iterable[str]) -> tuple[FieldPath, ...]:
+        """Return the field paths the accessors behind ``reads`` read, for every schema version.
+
+        Parameters
+        ----------
+        reads : iterable of str
+            Read names (:data:`READS`).
+
+        Returns
+        -------
+        tuple of FieldPath
+            Without repeats, in the order of :attr:`read_paths` (so equal sets of reads give
+            equal tuples); paths a schema version lacks are included (a decoder drops them).
+
+        Raises
+        ------
+        UnknownReadError
+            If a name is not one of :data:`READS`.
+        """
+        wanted = set(reads)
+        unknown = sorted(wanted - READS)
+        if unknown:
+            raise UnknownReadError(
+                f"unknown read name(s) {', '.join(map(repr, unknown))} "
+                f"(known: {', '.join(sorted(READS))})"
+            )
+        paths: dict[FieldPath, None] = {}
+        for name, held in self.read_paths.items():
+            if name in wanted:
+                paths.update(dict.fromkeys(held))
+        return tuple(paths)
+
     def view(self, record: Mapping[str, Any]) -> AlertView:
         """Summarise ``record`` as an :class:`AlertView`.
 
@@ -582,6 +686,95 @@ class SurveyProfile:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _under(holder: str | None, names: Iterable[str]) -> tuple[FieldPath, ...]:
+    return tuple((name,) if holder is None else (holder, name) for name in names)
+
+
+_ZTF_DETECTION = ("candid", "jd", "ra", "dec", "magpsf", "sigmapsf", "fid", "pid")
+"""``candidate`` (and ``prv_candidates`` entry) fields that
+:func:`~brokerapp.domain.candidates.detection` reads through the ZTF accessors."""
+
+
+def _ztf_read_paths() -> dict[str, tuple[FieldPath, ...]]:
+    solar = _under("candidate", ZTF_SOLAR_SYSTEM_FIELDS)
+    cutouts = tuple(("cutout" + kind.capitalize(), "stampData") for kind in CUTOUT_KINDS)
+    return {
+        "survey": (),
+        "alert_id": (("candid",), ("candidate", "candid")),
+        "object_id": (("objectId",),),
+        "ra": (("candidate", "ra"),),
+        "dec": (("candidate", "dec"),),
+        "mjd": (("candidate", "jd"),),
+        "band": (("candidate", "fid"),),
+        "magnitude": (("candidate", "magpsf"), ("candidate", "sigmapsf")),
+        "magnitude_error": (("candidate", "magpsf"), ("candidate", "sigmapsf")),
+        "flux": (),
+        "flux_error": (),
+        "ss_name": solar,
+        "ss_distance_arcsec": solar,
+        "is_solar_system": solar,
+        "solar_system_names": solar,
+        "visit_id": (("candidate", "pid"),),
+        "n_previous": (("prv_candidates", "candid"),),
+        "has_cutouts": cutouts,
+        "difference_sign": (("candidate", "isdiffpos"),),
+        "detection": _under("candidate", _ZTF_DETECTION),
+        "previous_detections": _under("prv_candidates", _ZTF_DETECTION),
+    }
+
+
+_LSST_SOLAR_HOLDERS = ("diaSource", "ssSource", "ssObject", "MPCORB", "mpc_orbits")
+"""Records of an LSST alert that may carry ``ssObjectId`` (:meth:`LsstProfile.solar_system`)."""
+_LSST_DESIGNATION_HOLDERS = ("ssSource", "MPCORB", "mpc_orbits")
+"""Records of an LSST alert that may carry a designation."""
+_LSST_DESIGNATIONS = ("designation", "mpcDesignation")
+_LSST_FLUX = ("psfFlux", "psfFluxErr", "psFlux", "psFluxErr")
+_LSST_DETECTION = (
+    "diaSourceId",
+    "midpointMjdTai",
+    "midPointTai",
+    "ra",
+    "dec",
+    "decl",
+    *_LSST_FLUX,
+    "band",
+    "filterName",
+    "visit",
+    "ccdVisitId",
+)
+"""``diaSource`` (and ``prvDiaSources`` entry) fields of a detection, in every version."""
+
+
+def _lsst_read_paths() -> dict[str, tuple[FieldPath, ...]]:
+    solar = tuple((holder, "ssObjectId") for holder in _LSST_SOLAR_HOLDERS) + tuple(
+        (holder, name) for holder in _LSST_DESIGNATION_HOLDERS for name in _LSST_DESIGNATIONS
+    )
+    flux = _under("diaSource", _LSST_FLUX)
+    return {
+        "survey": (),
+        "alert_id": (("diaSource", "diaSourceId"),),
+        "object_id": (("diaObject", "diaObjectId"), ("diaSource", "diaObjectId")),
+        "ra": (("diaSource", "ra"),),
+        "dec": (("diaSource", "dec"), ("diaSource", "decl")),
+        "mjd": (("diaSource", "midpointMjdTai"), ("diaSource", "midPointTai")),
+        "band": (("diaSource", "band"), ("diaSource", "filterName")),
+        "magnitude": flux,
+        "magnitude_error": flux,
+        "flux": flux,
+        "flux_error": flux,
+        "ss_name": solar,
+        "ss_distance_arcsec": solar,
+        "is_solar_system": solar,
+        "solar_system_names": solar,
+        "visit_id": (("diaSource", "visit"), ("diaSource", "ccdVisitId")),
+        "n_previous": (("prvDiaSources", "diaSourceId"),),
+        "has_cutouts": tuple(("cutout" + kind.capitalize(),) for kind in CUTOUT_KINDS),
+        "difference_sign": flux,
+        "detection": _under("diaSource", _LSST_DETECTION),
+        "previous_detections": _under("prvDiaSources", _LSST_DETECTION),
+    }
 
 
 class ZtfProfile(SurveyProfile):
@@ -710,6 +903,9 @@ class ZtfProfile(SurveyProfile):
     )
     """Key: ``objectId`` (the third field); when it is ZTF's ``"null"`` (never seen in
     practice), the alert ID ``candid`` (top level, else ``candidate.candid``)."""
+
+    read_paths = _ztf_read_paths()
+    """Read name -> ``candidate`` (and ``prv_candidates``, cutout) fields its accessors read."""
 
 
 class LsstProfile(SurveyProfile):
@@ -850,6 +1046,9 @@ class LsstProfile(SurveyProfile):
     second before; its third field before 7.0) while ``diaObject`` comes after the previous
     detections, so the key reader reads ``diaSource``'s first."""
 
+    read_paths = _lsst_read_paths()
+    """Read name -> ``diaSource`` (and solar-system, cutout) fields, old and new names."""
+
 
 ZTF_PROFILE = ZtfProfile()
 """The ZTF profile."""
@@ -883,6 +1082,27 @@ def profile_for(record: Mapping[str, Any]) -> SurveyProfile:
             return profile
     fields = ", ".join(sorted(record)[:8])
     raise UnknownSurveyError(f"record is neither a ZTF nor an LSST alert (fields: {fields})")
+
+
+def profile_for_fields(names: Iterable[str]) -> SurveyProfile:
+    """Pick the profile of a survey from the top-level field names of its alert schema.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Names of the top-level fields of a writer schema's record.
+
+    Returns
+    -------
+    SurveyProfile
+        The profile whose alerts have those fields, as :func:`profile_for` picks it.
+
+    Raises
+    ------
+    UnknownSurveyError
+        If no survey's alerts have those fields.
+    """
+    return profile_for(dict.fromkeys(names))
 
 
 def view(record: Mapping[str, Any]) -> AlertView:

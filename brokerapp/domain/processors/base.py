@@ -4,7 +4,12 @@ An :class:`AlertProcessor` subclass has a registry name (:attr:`AlertProcessor.n
 ``use`` value of chain files and the key of its annotations), takes its options from the chain
 file as keyword arguments (an unknown option is a :class:`ChainConfigError`) and returns from
 :meth:`AlertProcessor.process` one outcome of :mod:`brokerapp.domain.processors.outcomes`, or
-a list of them. The option checkers (:func:`number_option`, :func:`string_option`,
+a list of them. It declares in :attr:`AlertProcessor.reads` what it reads of the alert, as
+survey-agnostic read names (:data:`brokerapp.model.profiles.READS`: the ``AlertView``
+attributes and a few profile accessors), so that a node decodes only those fields; ``None``
+(the default, e.g. a plugin that does not say) means "anything": the node then decodes whole
+alerts. Reading something undeclared still works, at the cost of a whole decode of that
+alert. The option checkers (:func:`number_option`, :func:`string_option`,
 :func:`strings_option`, :func:`flag_option`) turn a bad TOML value into a
 :class:`ChainConfigError` naming the processor and the option.
 """
@@ -52,6 +57,10 @@ class AlertProcessor:
     name : str
         Registry name (the ``use`` value in chain files, the entry-point name of plugins) and
         key of the processor's annotations. Defaults to the class name.
+    reads : frozenset of str or None
+        Read names (:data:`brokerapp.model.profiles.READS`) of everything :meth:`process`
+        reads of an alert (its view attributes, and accessors given ``alert.record_for(...)``);
+        None (the default) when it may read anything (``alert.record``).
 
     Raises
     ------
@@ -60,6 +69,7 @@ class AlertProcessor:
     """
 
     name: ClassVar[str] = "AlertProcessor"
+    reads: frozenset[str] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Give a subclass without its own :attr:`name` its class name."""

@@ -63,6 +63,7 @@ class SolarSystem(AlertProcessor):
     """
 
     name = "solar_system"
+    reads = frozenset({"is_solar_system"})
 
     def __init__(
         self, *, solar_stream: str = "solar", nonsolar_stream: str = "nonsolar", **options: Any
@@ -110,6 +111,7 @@ class MagnitudeCut(AlertProcessor):
     """
 
     name = "magnitude_cut"
+    reads = frozenset({"band", "magnitude"})
 
     def __init__(
         self,
@@ -169,6 +171,7 @@ class AnnotateView(AlertProcessor):
     def __init__(self, *, fields: Sequence[str] = DEFAULT_VIEW_FIELDS, **options: Any) -> None:
         super().__init__(**options)
         self.fields = strings_option(self.name, "fields", fields)
+        self.reads = frozenset(self.fields)
         unknown = [name for name in self.fields if name not in _VIEW_FIELDS]
         if unknown:
             raise ChainConfigError(
@@ -211,6 +214,7 @@ class EmitAnnotations(AlertProcessor):
     """
 
     name = "emit_annotations"
+    reads = frozenset({"survey", "alert_id", "object_id"})
 
     def __init__(self, *, stream: str = "annotations", always: bool = False, **options: Any):
         super().__init__(**options)
@@ -274,6 +278,7 @@ class CatalogueMatch(AlertProcessor):
     """
 
     name = "catalogue_match"
+    reads = frozenset({"ra", "dec"})
 
     def __init__(
         self,

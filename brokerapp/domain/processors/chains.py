@@ -8,6 +8,11 @@ annotations, the emits in order, and the time each processor took. A processor t
 returns something that is not an outcome, makes :meth:`Chain.run` raise
 :class:`ProcessorError` (processor name, alert ID, original exception): the node dead-letters
 the alert. Exceptions are never swallowed. Pure: no Kafka, no asyncio.
+
+:attr:`Chain.reads` is what the node needs to decode for the chain: the union of its
+processors' :attr:`~brokerapp.domain.processors.base.AlertProcessor.reads` plus the alert ID
+(which the chain reads itself, to name the alert in errors), or None when one of them does not
+say (the node then decodes whole alerts).
 """
 
 from __future__ import annotations
@@ -128,7 +133,12 @@ class Chain:
         The processors, in order.
     name : str
         Name of the chain.
+    reads : frozenset of str or None
+        Read names the chain needs (module docstring), None for "anything".
     """
+
+    CHAIN_READS = frozenset({"alert_id"})
+    """What :meth:`run` reads itself."""
 
     def __init__(self, processors: Iterable[AlertProcessor], name: str = "chain"):
         self.processors: tuple[AlertProcessor, ...] = tuple(processors)
@@ -136,6 +146,14 @@ class Chain:
             if not isinstance(processor, AlertProcessor):
                 raise TypeError(f"not an AlertProcessor: {processor!r}")
         self.name = name
+        needed = set(self.CHAIN_READS)
+        for processor in self.processors:
+            if processor.reads is None:
+                self.reads: frozenset[str] | None = None
+                break
+            needed |= processor.reads
+        else:
+            self.reads = frozenset(needed)
 
     def run(self, alert: Alert) -> ChainResult:
         """Run the processors on ``alert`` until one drops or stops it, or all have run.

@@ -16,6 +16,13 @@ AnnotatedAlert (Avro, schema :func:`annotated_schema`, record ``uk.lsst.broker.A
     schema (:func:`encode_annotated`). One AnnotatedAlert per matched alert, with all of its
     annotations; with ``watchlist_topics`` also sent to ``<topic_prefix>watchlist-<ID>`` for
     each watchlist it matched (:func:`watchlist_topics`).
+
+What the watchlist worker's agents read of an alert, as read names
+(:data:`brokerapp.model.profiles.READS`), so that they decode only those fields:
+:data:`WATCHLIST_MATCH_READS` (position, and what :func:`annotation` reads) and
+:data:`SS_WATCHLIST_READS` (the names of :func:`solar_system_names`, given
+``alert.record_for("solar_system_names")``, and what :func:`solar_system_annotations` reads).
+An AnnotatedAlert carries the whole record: encoding one decodes the alert whole.
 """
 
 from __future__ import annotations
@@ -31,8 +38,18 @@ from brokerapp.domain.zones import Match
 from brokerapp.model.profiles import AlertView, SurveyProfile
 from brokerapp.wire.codecs import frame
 
+WATCHLIST_MATCH_READS = frozenset({"alert_id", "ra", "dec", "object_id", "mjd"})
+"""What the positional match reads: the position, and the fields of :func:`annotation`."""
+SS_WATCHLIST_READS = frozenset(
+    {"alert_id", "solar_system_names", "object_id", "ss_distance_arcsec", "mjd"}
+)
+"""What the solar-system match reads: the object's names and :func:`solar_system_annotations`'
+fields."""
+
 __all__ = [
     "ANNOTATION_SCHEMA",
+    "SS_WATCHLIST_READS",
+    "WATCHLIST_MATCH_READS",
     "annotated_schema",
     "annotation",
     "encode_annotated",
