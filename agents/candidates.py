@@ -26,7 +26,7 @@ from typing import Any
 
 import faust
 
-from brokerapp.domain.candidates import CandidateError, candidate_update
+from brokerapp.domain.candidates import CANDIDATE_READS, CandidateError, candidate_update
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app, lazy_app
 from brokerapp.runtime.batch import Outbox, Record
@@ -61,7 +61,7 @@ def build(settings: Settings) -> faust.App:
 
     async def convert(records: list[Record], out: Outbox) -> None:
         """Send a CandidateUpdate per alert of one batch, keyed by its (solar-system) object."""
-        async for record, alert in runtime.batch_alerts(records, out):
+        async for record, alert in runtime.batch_alerts(records, out, CANDIDATE_READS):
             solar = record.topic == settings.solar_topic
             try:
                 update = candidate_update(alert, float(record.timestamp))

@@ -44,6 +44,8 @@ import faust
 
 from brokerapp.domain.watchlists import zonetable
 from brokerapp.domain.watchlists.annotated import (
+    SS_WATCHLIST_READS,
+    WATCHLIST_MATCH_READS,
     annotated_schema,
     annotation,
     encode_annotated,
@@ -167,7 +169,7 @@ def build(settings: Settings) -> faust.App:
     async def match(stream: faust.StreamT) -> Any:
         """Annotate alerts that fall in a watchlist entry's circle."""
         await runtime.declare([settings.annotations_topic, settings.annotated_alerts_topic])
-        async for event, alert in runtime.alerts(stream):
+        async for event, alert in runtime.alerts(stream, WATCHLIST_MATCH_READS):
             try:
                 found = lookup_in(zones, alert.view.ra, alert.view.dec, key=str)
             except ValueError as exc:  # no or a NaN position
@@ -181,8 +183,8 @@ def build(settings: Settings) -> faust.App:
     async def ss_match(stream: faust.StreamT) -> Any:
         """Annotate solar-system alerts of objects on a solar-system watchlist."""
         await runtime.declare([settings.annotations_topic, settings.annotated_alerts_topic])
-        async for event, alert in runtime.alerts(stream):
-            names = solar_system_names(alert.profile, alert.record)
+        async for event, alert in runtime.alerts(stream, SS_WATCHLIST_READS):
+            names = solar_system_names(alert.profile, alert.record_for("solar_system_names"))
             annotations = solar_system_annotations(alert.view, names, ss_objects.get)
             if annotations:
                 await annotate(event, alert, annotations)

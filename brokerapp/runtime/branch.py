@@ -32,7 +32,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -50,6 +50,7 @@ from brokerapp.runtime.latency import LatencyWindow
 from brokerapp.runtime.statuspage import render
 from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.wire.codecs import ConfluentCodec, DecodeError, RegistryUnavailable, SchemaCache
+from brokerapp.wire.fields import FieldDecoder
 from brokerapp.wire.headers import deadletter_headers
 
 __all__ = ["OUTPUT_TOPIC_CONFIG", "BranchRuntime", "add_status_pages", "output_config"]
@@ -112,6 +113,8 @@ class BranchRuntime:
         # so whichever worker starts first creates it as the gateway would.
         self.source_name = source_topic or settings.alerts_topic
         self.source = self.topic_of(app, settings, self.source_name)
+        first = self.source_name == settings.alerts_topic
+        self.fields = FieldDecoder(self.codec, "projection" if first else "auto")
         self.deadletter_name = f"{settings.topic_prefix}{branch}-deadletter"
         self.processing = LatencyWindow(60)
         self.decoding = LatencyWindow(60)
@@ -239,43 +242,34 @@ class BranchRuntime:
         for name in [self.deadletter_name, *names]:
             await self.output(name)
 
-    async def decode(self, event: faust.EventT) -> tuple[int, dict] | None:
-        """Decode an alert once; None when it went to the dead-letter topic instead.
-
-        Parameters
-        ----------
-        event : faust.EventT
-            The event read from ``alerts``.
-
-        Returns
-        -------
-        tuple of (int, dict) or None
-            Schema ID and record.
-        """
-        self.received += 1
-        try:
-            return await self.decode_value(event.value)
-        except (DecodeError, RegistryUnavailable, httpx.TransportError) as exc:
-            await self.dead_letter(event, exc)
-            return None
-
-    async def decode_value(self, value: bytes | None) -> tuple[int, dict]:
+    async def decode_alert(
+        self, value: bytes | None, reads: Iterable[str] | None = None
+    ) -> tuple[int, Alert]:
         """Decode one Confluent-framed alert, retrying while the registry is unavailable.
+
+        Only the fields ``reads`` needs are decoded (:class:`brokerapp.wire.fields.FieldDecoder`;
+        the rest when a processor asks). A branch reading the ``alerts`` buffer, the first to
+        see an alert's body, walks the whole body (a projecting reader schema), so a truncated
+        or corrupt alert is dead-lettered there; branches further on read their fields only.
 
         Parameters
         ----------
         value : bytes or None
             The message value.
+        reads : iterable of str, optional
+            What the branch reads (:data:`brokerapp.model.profiles.READS`); None: everything.
 
         Returns
         -------
-        tuple of (int, dict)
-            Schema ID and record.
+        tuple of (int, Alert)
+            Schema ID and alert.
 
         Raises
         ------
         DecodeError
             Undecodable, or an unknown schema ID.
+        UnknownSurveyError
+            A schema of no known survey.
         RegistryUnavailable, httpx.TransportError
             The registry stayed unavailable after ``branch_retry_attempts`` retries.
         """
@@ -283,7 +277,7 @@ class BranchRuntime:
         for attempt in range(1, attempts + 2):
             try:
                 started = time.perf_counter()
-                decoded = await self.codec.decode(value or b"")
+                decoded = await self.fields.decode(value or b"", reads)
                 self.decoding.add(time.time(), [(time.perf_counter() - started) * 1000.0])
                 return decoded
             except (RegistryUnavailable, httpx.TransportError) as exc:
@@ -301,7 +295,7 @@ class BranchRuntime:
         raise AssertionError("unreachable")
 
     async def batch_alerts(
-        self, records: list[Record], out: Outbox
+        self, records: list[Record], out: Outbox, reads: Iterable[str] | None = None
     ) -> AsyncIterator[tuple[Record, Alert]]:
         """Yield each record of a batch with its alert, decoded once (as :meth:`alerts` does).
 
@@ -314,6 +308,8 @@ class BranchRuntime:
             One batch.
         out : Outbox
             The batch's outputs.
+        reads : iterable of str, optional
+            What the branch reads (see :meth:`decode_alert`); None: everything.
 
         Yields
         ------
@@ -324,8 +320,7 @@ class BranchRuntime:
             started = time.perf_counter()
             self.received += 1
             try:
-                schema_id, decoded = await self.decode_value(record.value)
-                alert = Alert.of(decoded, schema_id)
+                _schema_id, alert = await self.decode_alert(record.value, reads)
             except (
                 DecodeError,
                 RegistryUnavailable,
@@ -391,7 +386,9 @@ class BranchRuntime:
         if output.appended_ms is not None and metadata is not None:
             self.end_to_end.add(time.time(), [metadata.timestamp - output.appended_ms])
 
-    async def alerts(self, stream: faust.StreamT) -> AsyncIterator[tuple[faust.EventT, Alert]]:
+    async def alerts(
+        self, stream: faust.StreamT, reads: Iterable[str] | None = None
+    ) -> AsyncIterator[tuple[faust.EventT, Alert]]:
         """Yield each event of ``stream`` with its alert, decoded once.
 
         Undecodable alerts and records of no known survey are dead-lettered and skipped. The
@@ -402,6 +399,8 @@ class BranchRuntime:
         ----------
         stream : faust.StreamT
             The agent's stream.
+        reads : iterable of str, optional
+            What the agent reads (see :meth:`decode_alert`); None: everything.
 
         Yields
         ------
@@ -411,13 +410,15 @@ class BranchRuntime:
         async for event in stream.events():
             started = time.perf_counter()
             self.track(event)
-            decoded = await self.decode(event)
-            if decoded is None:
-                continue
-            schema_id, record = decoded
+            self.received += 1
             try:
-                alert = Alert.of(record, schema_id)
-            except UnknownSurveyError as exc:
+                _schema_id, alert = await self.decode_alert(event.value, reads)
+            except (
+                DecodeError,
+                RegistryUnavailable,
+                httpx.TransportError,
+                UnknownSurveyError,
+            ) as exc:
                 await self.dead_letter(event, exc)
                 continue
             yield event, alert

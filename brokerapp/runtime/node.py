@@ -79,8 +79,8 @@ def build_node(
 
     async def process(records: list[Record], out: Outbox) -> None:
         """Run the chain on every alert of one batch."""
-        async for record, alert in runtime.batch_alerts(records, out):
-            chain = chains.current(time.monotonic())
+        chain = chains.current(time.monotonic())
+        async for record, alert in runtime.batch_alerts(records, out, chain.reads):
             try:
                 result = chain.run(alert)
             except ProcessorError as exc:
