@@ -344,7 +344,7 @@ def report(result: dict, command: str) -> tuple[str, str, str]:
         "",
     ]
     text = "\n".join(details)
-    return line, text, "\n".join(header) + text + "\n"
+    return line, text, "\n".join(header) + "\n" + text + "\n"
 
 
 def main() -> None:
