@@ -8,10 +8,11 @@ BROKER := $(PYTHON) -m brokerapp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install services down demo test unit lint format bench bench-parts faults
+.PHONY: help install services down demo test unit lint format bench bench-backlog bench-soak \
+	bench-parts faults
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: ## Install Java, Maven, MariaDB, Chromium, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
@@ -55,6 +56,12 @@ format: ## Rewrite files to the project style
 
 bench: services ## The whole chain at 1 and 10 kHz offered: tables and plots in bench/results (nothing asserted)
 	$(PYTHON) -m bench.bench_e2e
+
+bench-backlog: services ## The whole chain working off 40000 alerts waiting upstream: time and CPU per alert (bench/results)
+	$(PYTHON) -m bench.bench_backlog
+
+bench-soak: services ## The whole chain at 260 alerts/s for an hour: memory growth (MB/h) and worst lag per worker (bench/results)
+	$(PYTHON) -m bench.bench_soak
 
 bench-parts: services ## Each component alone: decode, keys, produce, gateway, branches, objects, sinks, zones, watchlist load
 	$(PYTHON) -m bench.bench_decode

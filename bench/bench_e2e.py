@@ -52,11 +52,13 @@ import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
+    KafkaError,
     KafkaException,
     Producer,
     TopicPartition,
@@ -251,7 +253,13 @@ class Chain:
         )
 
     def start(self) -> None:
-        """Start every worker at once, then wait until each runs."""
+        """Start every worker at once, wait until each runs, then start the baselines."""
+        self.launch()
+        self.wait_ready()
+        self.start_baselines()
+
+    def launch(self) -> None:
+        """Start every worker process at once, without waiting for any."""
         for run in self.runs.values():
             run.runs += 1
             log = open(run.workdir / f"{run.path}-1.log", "wb")  # noqa: SIM115
@@ -263,8 +271,39 @@ class Chain:
                 stderr=subprocess.STDOUT,
             )
             log.close()
-        for run in self.runs.values():
-            run.wait_status(run.ready, timeout=180, what=f"{run.module} to run")
+
+    def wait_ready(self, timeout: float = 180.0) -> dict[str, float]:
+        """Wait until every launched worker runs.
+
+        Returns
+        -------
+        dict of str to float
+            Per worker, the ``time.monotonic()`` at which it was first seen running (its
+            status polled every 0.25 s, all workers at once).
+        """
+        ready: dict[str, float] = {}
+        errors: list[BaseException] = []
+
+        def wait(name: str, run: WorkerRun) -> None:
+            try:
+                run.wait_status(run.ready, timeout=timeout, what=f"{run.module} to run")
+                ready[name] = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - re-raised below, in the caller
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=wait, args=item, daemon=True) for item in self.runs.items()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return ready
+
+    def start_baselines(self) -> None:
+        """The hand-written split and the bare consume loop, beside the chain."""
         bootstrap = self.settings.kafka_bootstrap
         t = self.topics
         self.baselines["baseline split"] = self._baseline(
@@ -334,6 +373,59 @@ class Chain:
             )
         finally:
             cluster.shutdown()
+        self.delete_groups()
+        self.delete_subjects()
+
+    def delete_subjects(self) -> None:
+        """Delete the run's schema subjects in both registries (soft, then permanently)."""
+        import httpx
+
+        for url in (self.settings.registry_url, self.settings.upstream_registry_url):
+            with httpx.Client(base_url=url.rstrip("/") + "/", timeout=30) as client:
+                response = client.get("subjects")
+                response.raise_for_status()
+                for subject in response.json():
+                    if subject.startswith(self.prefix):
+                        path = f"subjects/{quote(subject, safe='')}"
+                        client.delete(path).raise_for_status()
+                        client.delete(path, params={"permanent": "true"}).raise_for_status()
+
+    def delete_groups(self, timeout: float = 120.0) -> None:
+        """Delete the run's consumer groups on both clusters.
+
+        A stopped worker's group stays non-empty until the broker expires its member (the
+        session timeout); such groups are retried until ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        for bootstrap in (self.settings.kafka_bootstrap, self.settings.upstream_bootstrap):
+            admin = AdminClient({"bootstrap.servers": bootstrap})
+            listed = admin.list_consumer_groups(request_timeout=30).result()
+            groups = [g.group_id for g in listed.valid if g.group_id.startswith(self.prefix)]
+            while groups:
+                left = []
+                for group, future in admin.delete_consumer_groups(groups).items():
+                    try:
+                        future.result()
+                    except KafkaException as exc:
+                        if exc.args[0].code() != KafkaError.NON_EMPTY_GROUP:
+                            raise
+                        left.append(group)
+                if left and time.monotonic() > deadline:
+                    raise RuntimeError(f"consumer groups still in use: {left}")
+                if left:
+                    time.sleep(2)
+                groups = left
+
+
+def register_lsst_schema(chain: Chain) -> int:
+    """Register the LSST samples' schema upstream under the chain's topic; return its ID."""
+    schema = next(s for s in _sources() if "diaSource" in s.record).schema
+
+    async def register() -> int:
+        async with RegistryClient(chain.settings.upstream_registry_url) as registry:
+            return await registry.register(f"{chain.upstream['lsst']}-value", schema.raw)
+
+    return asyncio.run(register())
 
 
 # ------------------------------------------------------------------------- measurement
@@ -562,13 +654,7 @@ def run_once(
         f"{'without' if small else 'with'} cutouts); prefix {chain.prefix}",
         flush=True,
     )
-    schema = next(s for s in _sources() if "diaSource" in s.record).schema
-
-    async def register() -> int:
-        async with RegistryClient(settings.upstream_registry_url) as registry:
-            return await registry.register(f"{chain.upstream['lsst']}-value", schema.raw)
-
-    lsst_id = asyncio.run(register())
+    lsst_id = register_lsst_schema(chain)
     values = encode_alerts(count + WARMUP, small, lsst_id)
     size = sum(len(v) for v in values) / len(values)
     print(f"   encoded: {size / 1024:.1f} kB per alert on average", flush=True)
