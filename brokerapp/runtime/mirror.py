@@ -35,6 +35,17 @@ Failures:
 
 Dead-letter messages keep the upstream key, value and headers and add
 :func:`brokerapp.wire.headers.deadletter_headers`; their offsets are committed like mirrored ones.
+
+Restarts and new daily topics: the upstream consumer is a static group member
+(``group.instance.id``), so a stop (even ``kill -9``) leaves its member entry on the broker for
+the session timeout, and a worker restarted within that time takes the entry over without a
+rebalance and gets the *previous* assignment back -- even if daily topics matching the pattern
+appeared while it was down (the classic protocol does not compare the subscription on that
+path, KAFKA-12759). aiokafka then also counts itself a follower, so only the next new matching
+topic would trigger a rebalance. The mirror therefore checks the first assignment after a start
+against every partition of the subscribed topics and, if it misses some, asks the coordinator
+for one rejoin; the broker, seeing the group leader rejoin, rebalances, and the new assignment
+covers every matching topic.
 """
 
 from __future__ import annotations
@@ -309,6 +320,30 @@ class _Listener(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: Any) -> None:
         await self.mirror.read_committed(assigned)
         logger.info("gateway assigned %s", sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+        self.mirror.check_first_assignment()
+
+
+def unassigned_partitions(consumer: AIOKafkaConsumer) -> set[TopicPartition]:
+    """Return the partitions of the consumer's subscribed topics it has not been assigned.
+
+    Parameters
+    ----------
+    consumer : AIOKafkaConsumer
+        A subscribed consumer; its subscription (the topics its pattern matches in its
+        metadata) and its metadata's partitions are used.
+
+    Returns
+    -------
+    set of TopicPartition
+        Empty when this consumer owns every partition of every subscribed topic (always so
+        when it is the group's only member and its assignment is current).
+    """
+    wanted = {
+        TopicPartition(topic, partition)
+        for topic in consumer.subscription()
+        for partition in consumer.partitions_for_topic(topic) or ()
+    }
+    return wanted - consumer.assignment()
 
 
 class Mirror(Service):
@@ -358,6 +393,8 @@ class Mirror(Service):
         self._acked: dict[TopicPartition, int] = {}
         self._commit_task: asyncio.Future | None = None
         self._running = False
+        self._first_assignment_checked = False
+        self.forced_rejoins = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -389,6 +426,7 @@ class Mirror(Service):
         )
         await self._producer.start()
         await self._consumer.start()
+        self._first_assignment_checked = False
         self._consumer.subscribe(pattern=self.pattern, listener=_Listener(self))
         self._running = True
         logger.info("gateway mirrors %r into %s", self.pattern, settings.alerts_topic)
@@ -473,6 +511,35 @@ class Mirror(Service):
             offset = await consumer.committed(tp)
             if offset is not None:
                 self._committed[tp] = offset
+
+    def check_first_assignment(self) -> None:
+        """Ask for one rebalance if the first assignment after a start misses subscribed partitions.
+
+        A static member restarted within its session timeout gets its previous assignment
+        back without a rebalance (see the module docstring), which misses daily topics
+        created while it was down. A rejoin of a known member that the broker holds as group
+        leader makes the broker rebalance. In a group of several gateways the first
+        assignment always misses the other members' partitions, so this costs one extra
+        JoinGroup round trip per start there (a rebalance only if this member leads).
+        """
+        consumer = self._consumer
+        if self._first_assignment_checked or consumer is None:
+            return
+        self._first_assignment_checked = True
+        missing = unassigned_partitions(consumer)
+        if not missing:
+            return
+        topics = sorted({tp.topic for tp in missing})
+        logger.warning(
+            "gateway: first assignment misses %d partition(s) of subscribed topic(s) %s "
+            "(previous assignment of a restarted static member?): asking for a rebalance",
+            len(missing),
+            topics,
+        )
+        self.forced_rejoins += 1
+        # aiokafka has no public call for this; request_rejoin() is what its own
+        # metadata listener calls when the group's topics change.
+        consumer._coordinator.request_rejoin()
 
     def forget(self, tp: TopicPartition) -> None:
         """Drop the retry state of a partition this worker no longer owns."""
@@ -616,9 +683,10 @@ class Mirror(Service):
         -------
         dict
             ``running`` (the mirror is connected), ``rate`` and latency over the last minute,
-            totals, dead letters by kind, registry calls, the schema ID map, and per upstream
-            partition its committed offset, high watermark, lag and whether it is paused for a
-            retry.
+            totals, ``forced_rejoins`` (rebalances asked for because the first assignment
+            after the start missed subscribed partitions), dead letters by kind, registry
+            calls, the schema ID map, and per upstream partition its committed offset, high
+            watermark, lag and whether it is paused for a retry.
         """
         consumer = self._consumer
         partitions = []
@@ -653,6 +721,7 @@ class Mirror(Service):
             "deadlettered_by_kind": dict(self.deadlettered),
             "retries": self.retries,
             "write_failures": self.write_failures,
+            "forced_rejoins": self.forced_rejoins,
             "registry_calls": dict(self.resolver.calls),
             "schema_ids": self.resolver.id_map(),
             "partitions": partitions,
