@@ -441,7 +441,8 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(
         0.2,
         gt=0,
-        description="Longest a database sink waits to fill a batch before writing what it has.",
+        description="Longest a database sink waits for its fetch to fill before writing what "
+        "it has.",
     )
     sink_concurrency: int = Field(
         64,

@@ -148,6 +148,11 @@ class BatchLoop(Service):
         The branch's work on a batch.
     delivered : callable
         Called per acknowledged output (counters and latency of the branch).
+    transactional : bool, optional
+        Default ``branch_transactions``; False for a branch whose real output is not Kafka
+        (a database sink: its rows are stored before the commit, at least once).
+    wait_ms : int, optional
+        Longest wait for a fetch (default ``branch_batch_wait_ms``).
     """
 
     def __init__(
@@ -157,6 +162,8 @@ class BatchLoop(Service):
         topics: list[str],
         handler: Handler,
         delivered: Delivered,
+        transactional: bool | None = None,
+        wait_ms: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -165,7 +172,10 @@ class BatchLoop(Service):
         self.topics = list(topics)
         self.handler = handler
         self.delivered = delivered
-        self.transactional = settings.branch_transactions
+        self.transactional = (
+            settings.branch_transactions if transactional is None else transactional
+        )
+        self.wait_ms = settings.branch_batch_wait_ms if wait_ms is None else wait_ms
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -230,7 +240,7 @@ class BatchLoop(Service):
     async def _run(self) -> None:
         consumer = self.consumer
         assert consumer is not None
-        wait = self.settings.branch_batch_wait_ms
+        wait = self.wait_ms
         while not self.should_stop:
             fetched = await consumer.getmany(
                 timeout_ms=wait, max_records=self.settings.branch_batch

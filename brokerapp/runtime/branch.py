@@ -127,7 +127,11 @@ class BranchRuntime:
         self.loop: BatchLoop | None = None
 
     def run_batches(
-        self, handler: Handler, topics: list[str] | None = None, name: str = "process"
+        self,
+        handler: Handler,
+        topics: list[str] | None = None,
+        name: str = "process",
+        **options: Any,
     ) -> BatchLoop:
         """Run ``handler`` on batches of the branch's input in the worker (:mod:`.batch`).
 
@@ -144,6 +148,8 @@ class BranchRuntime:
             Input topics (default: the branch's source topic).
         name : str
             Name of the loop (the in-memory tests run it by this name).
+        **options
+            ``transactional`` and ``wait_ms`` of :class:`BatchLoop`.
 
         Returns
         -------
@@ -157,7 +163,12 @@ class BranchRuntime:
                 await self.output(name)  # created before the first send to it
 
         self.loop = BatchLoop(
-            self.settings, self.app.conf.id, topics or [self.source_name], handle, self.delivered
+            self.settings,
+            self.app.conf.id,
+            topics or [self.source_name],
+            handle,
+            self.delivered,
+            **options,
         )
         self.app.conf.table_standby_replicas = 0
         self.app.service(self.loop)

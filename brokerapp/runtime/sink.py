@@ -2,10 +2,11 @@
 
 A sink worker (``faust -A agents.mariadb_sink worker`` or ``agents.cassandra_sink``, app id
 ``<app_prefix>-<store>-sink``, so each store has its own consumer group and a slow store
-never holds back the other) runs one agent per table:
+never holds back the other) runs one batch loop (:mod:`brokerapp.runtime.batch`, named
+``sink``) over the four topics, one table each:
 
 =================  =============================  ==================================
-agent / table      reads                          rows (:mod:`brokerapp.domain.candidates`)
+table              reads                          rows (:mod:`brokerapp.domain.candidates`)
 =================  =============================  ==================================
 ``candidates``     ``candidates_topic``           the alert's and previous detections
 ``ss_candidates``  ``ss_candidates_topic``        the solar-system detection
@@ -13,18 +14,17 @@ agent / table      reads                          rows (:mod:`brokerapp.domain.c
 ``objects``        ``objects_topic``              the object's statistics
 =================  =============================  ==================================
 
-Each agent reads its topic without acknowledging messages as they arrive, turns each JSON
-record into rows and collects them in a batch (:class:`TableBatch`): the batch is written
-when it holds ``sink_batch_size`` messages or its oldest message has waited
-``sink_batch_seconds``, as one upsert keyed on the table's primary key (rows with the same key
-in one batch are written once, the latest; a detection or annotation this worker has already
-stored, among the last ``sink_remember_rows``, is not written again: each ZTF alert repeats up
-to 30 days of previous detections). Only after the database has confirmed the write
-are the batch's messages acknowledged, so Faust never commits an offset past a row that is
-not stored. While the database is down or failing the sink retries with exponential backoff
+Per fetched batch (the fetch waits at most ``sink_batch_seconds`` to fill), each JSON record
+becomes rows collected per table (:class:`TableBatch`), written as one upsert keyed on the
+table's primary key per ``sink_batch_size`` messages (rows with the same key in one write are
+written once, the latest; a detection or annotation this worker has already stored, among the
+last ``sink_remember_rows``, is not written again: each ZTF alert repeats up to 30 days of
+previous detections). Only after the database has confirmed every write of the batch are its
+offsets committed, so no offset is committed past a row that is not stored: at least once.
+While the database is down or failing the sink retries with exponential backoff
 (``sink_retry_backoff`` up to ``sink_retry_backoff_max``) for as long as it takes, reading
-no further than one more batch; killed meanwhile, it starts again from the last committed
-offset, and the upserts make the rewrites harmless.
+nothing further meanwhile; killed meanwhile, it starts again from the last committed offset,
+and the upserts make the rewrites harmless.
 
 A message that is not valid JSON or not a record of its table, and a row the database
 refuses (:class:`brokerapp.adapters.stores.StoreRejected`: found by writing the batch's rows one by
@@ -62,6 +62,7 @@ from brokerapp.domain.candidates import (
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app
 from brokerapp.runtime.backoff import backoff_delay
+from brokerapp.runtime.batch import Outbox, Record
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 from brokerapp.runtime.latency import LatencyWindow
 from brokerapp.wire.headers import ORIGIN_TIMESTAMP
@@ -193,7 +194,7 @@ class TableBatch:
         self,
         table: str,
         write: Callable[[str, Sequence[Mapping]], Any],
-        reject: Callable[[faust.EventT, Exception], Any],
+        reject: Callable[[Record, Exception], None],
         settings: Settings,
         key: tuple[str, ...],
         remember: int = 0,
@@ -206,22 +207,17 @@ class TableBatch:
         self._write = write
         self._reject = reject
         self.size = settings.sink_batch_size
-        self.max_age = settings.sink_batch_seconds
-        self.rows: dict[tuple, tuple[dict, faust.EventT]] = {}
-        self.events: list[faust.EventT] = []
-        self.first_at = 0.0
+        self.rows: dict[tuple, tuple[dict, Record]] = {}
+        self.events: list[Record] = []
         self.lock = asyncio.Lock()
-        self.ack: Callable[[faust.EventT], Any] | None = None
         self.stored_latency = LatencyWindow(60)
         self.from_upstream = LatencyWindow(60)
         self.written = 0
         self.batches = 0
         self.rejected = 0
 
-    async def add(self, event: faust.EventT, rows: list[dict]) -> None:
+    async def add(self, event: Record, rows: list[dict]) -> None:
         """Add one message's rows; write the batch when it is full."""
-        if not self.events:
-            self.first_at = time.monotonic()
         self.events.append(event)
         for row in rows:
             key = tuple(row.get(column) for column in self.key)
@@ -232,13 +228,8 @@ class TableBatch:
         if len(self.events) >= self.size:
             await self.flush()
 
-    async def flush_if_due(self, now: float) -> None:
-        """Write the batch when its oldest message has waited ``max_age``."""
-        if self.events and now - self.first_at >= self.max_age:
-            await self.flush()
-
     async def flush(self) -> None:
-        """Write the pending rows, then acknowledge their messages (in order)."""
+        """Write the pending rows (their messages are committed after this returns)."""
         async with self.lock:
             if not self.events:
                 return
@@ -257,23 +248,18 @@ class TableBatch:
             now = time.time()
             self.written += len(rows)
             self.batches += 1
-            self.stored_latency.add(
-                now, [now * 1000.0 - e.message.timestamp * 1000.0 for e in events]
-            )
-            upstream = [origin_ms(e.message.headers) for e in events]
+            self.stored_latency.add(now, [now * 1000.0 - e.timestamp for e in events])
+            upstream = [origin_ms(e.headers) for e in events]
             self.from_upstream.add(now, [now * 1000.0 - t for t in upstream if t is not None])
-            assert self.ack is not None, "the agent sets ack before adding"
-            for event in events:
-                await self.ack(event)
 
-    async def _one_by_one(self, rows: dict[tuple, tuple[dict, faust.EventT]]) -> None:
+    async def _one_by_one(self, rows: dict[tuple, tuple[dict, Record]]) -> None:
         """Find the refused rows of a batch, dead-letter their messages, store the rest."""
         for row, event in rows.values():
             try:
                 await self._write(self.table, [row])
             except StoreRejected as exc:
                 self.rejected += 1
-                await self._reject(event, exc)
+                self._reject(event, exc)
 
     def status(self) -> dict[str, Any]:
         """Return counters and latencies to the write confirmed.
@@ -378,7 +364,7 @@ def build_sink(settings: Settings, kind: str) -> faust.App:
     Returns
     -------
     faust.App
-        With one agent per table of :data:`SINK_TABLES`.
+        With its batch loop ``sink`` over the topics of :data:`SINK_TABLES`.
     """
     if kind not in STORES:
         raise ValueError(f"no sink for store {kind!r} (known: {', '.join(STORES)})")
@@ -391,47 +377,53 @@ def build_sink(settings: Settings, kind: str) -> faust.App:
     runtime = BranchRuntime(app, settings, branch, settings.candidates_topic)
     writer = StoreWriter(settings, kind)
     batches: dict[str, TableBatch] = {}
+    by_topic: dict[str, tuple[SinkTable, TableBatch]] = {}
+    outbox: list[Outbox] = []  # the batch being handled: where refused rows go
 
-    def sink_agent(table: SinkTable) -> None:
+    def reject(record: Record, error: Exception) -> None:
+        runtime.dead_letter_to(outbox[-1], record, error)
+
+    for table in SINK_TABLES:
         topic_name = getattr(settings, table.topic_setting)
-        source = BranchRuntime.topic_of(app, settings, topic_name)
+        BranchRuntime.topic_of(app, settings, topic_name)  # created if missing
         batch = TableBatch(
             table.table,
             writer.write,
-            runtime.dead_letter,
+            reject,
             settings,
             key_columns(table.table, kind),
             settings.sink_remember_rows if table.immutable else 0,
         )
         batches[table.table] = batch
+        by_topic[topic_name] = (table, batch)
 
-        async def sink(stream: faust.StreamT) -> None:
-            await runtime.declare([])
-            unacked = stream.noack()
-            batch.ack = unacked.ack
-            async for event in unacked.events():
-                runtime.received += 1
-                runtime.track(event)
-                try:
-                    rows = rows_of(table, event.value)
-                except CandidateError as exc:
-                    await runtime.dead_letter(event, exc)
-                    await unacked.ack(event)
-                    continue
-                await batch.add(event, rows)
+    @app.task
+    async def declare_outputs() -> None:
+        """Create the dead-letter topic when the worker starts."""
+        await runtime.declare([])
 
-        sink.__doc__ = f"Upsert the records of {topic_name} into {kind} table {table.table}."
-        app.agent(source, name=table.table, concurrency=1)(sink)
-
-    for table in SINK_TABLES:
-        sink_agent(table)
-
-    @app.timer(interval=settings.sink_batch_seconds / 2)
-    async def flush_due() -> None:
-        """Write every batch whose oldest message has waited long enough."""
-        now = time.monotonic()
+    async def sink(records: list[Record], out: Outbox) -> None:
+        """Upsert the rows of one batch, each table's in ``sink_batch_size`` messages."""
+        outbox[:] = [out]
+        for record in records:
+            runtime.received += 1
+            table, batch = by_topic[record.topic]
+            try:
+                rows = rows_of(table, record.value)
+            except CandidateError as exc:
+                runtime.dead_letter_to(out, record, exc)
+                continue
+            await batch.add(record, rows)
         for batch in batches.values():
-            await batch.flush_if_due(now)
+            await batch.flush()
+
+    runtime.run_batches(
+        sink,
+        list(by_topic),
+        name="sink",
+        transactional=False,  # the output is the store; dead letters at least once
+        wait_ms=int(settings.sink_batch_seconds * 1000),
+    )
 
     @app.task
     async def connect() -> None:

@@ -68,7 +68,7 @@ class SinkCases:
     async def test_candidate_rows_are_every_detection_of_the_raw_alerts_once(self, settings, store):
         app, sent = self.app(settings, sink_batch_size=5)
         records = updates(solar=False)[:20]  # 7 ZTF, 13 LSST: 4 batches of 5
-        async with run_agent(app, "candidates") as feed:
+        async with run_agent(app, "sink", topic="candidates") as feed:
             for record in records:
                 await feed.put(json.dumps(record).encode(), key=record["object_id"].encode())
 
@@ -83,14 +83,27 @@ class SinkCases:
         status = app.status()["tables"]["candidates"]
         assert (status["batches"], status["pending"]) == (4, 0)
 
-    async def test_rows_wait_for_a_full_batch(self, settings, store):
+    async def test_a_batchs_rows_are_stored_before_its_offsets_are_committed(
+        self, settings, store
+    ):
         app, _sent = self.app(settings, sink_batch_size=10)
         records = updates(solar=False)[:3]
-        async with run_agent(app, "candidates") as feed:
+        committed_when_written = []
+
+        async def upsert(table, rows, original=store.upsert):
+            committed_when_written.append(dict(feed.kafka.committed))
+            await original(table, rows)
+
+        store.upsert = upsert
+        async with run_agent(app, "sink", topic="candidates") as feed:
             for record in records:
                 await feed.put(json.dumps(record).encode(), key=record["object_id"].encode())
-        assert store.rows("candidates") == []
-        assert app.status()["tables"]["candidates"]["pending"] == 3
+        assert len(store.rows("candidates")) >= 3
+        assert committed_when_written == [{}]  # one write, before any commit
+        assert {(tp.topic, tp.partition): n for tp, n in feed.kafka.committed.items()} == {
+            ("candidates", 0): 3
+        }
+        assert app.status()["tables"]["candidates"]["pending"] == 0
 
     async def test_bad_records_and_refused_rows_are_dead_lettered_and_the_rest_stored(
         self, settings, store
@@ -101,7 +114,7 @@ class SinkCases:
         refused["candidate"]["band"] = "refused-band"
         refused["previous"] = []
         values = [json.dumps(r).encode() for r in (good, refused)] + [b"not json", b"[1]"]
-        async with run_agent(app, "candidates") as feed:
+        async with run_agent(app, "sink", topic="candidates") as feed:
             for value in values[:2]:
                 await feed.put(value, key=b"k", headers=[("origin-topic", b"up")])
             await feed.put(values[2], key=b"k")
@@ -125,7 +138,7 @@ class SinkCases:
     async def test_a_solar_system_candidate_is_one_row_with_its_object(self, settings, store):
         app, _sent = self.app(settings, sink_batch_size=1)
         record = next(u for u in updates(solar=True) if u["survey"] == "ztf")
-        async with run_agent(app, "ss_candidates") as feed:
+        async with run_agent(app, "sink", topic="ss-candidates") as feed:
             await feed.put(json.dumps(record).encode(), key=record["ss_name"].encode())
         expected = detection_row(record["candidate"])
         expected.update(ss_name=record["ss_name"], ss_distance_arcsec=record["ss_distance_arcsec"])
@@ -156,7 +169,7 @@ class SinkCases:
             "separation_arcsec": 0.5,
             "mjd": 60000.5,
         }
-        async with run_agent(app, "annotations") as feed:
+        async with run_agent(app, "sink", topic="annotations") as feed:
             await feed.put(json.dumps(catalogue).encode(), key=b"ZTF-a")
             await feed.put(json.dumps(hit).encode(), key=b"ZTF-b")
 
@@ -182,7 +195,7 @@ class SinkCases:
 
         app, _sent = self.app(settings, sink_batch_size=1)
         older = {**EXPECTED_OBJECT, "n_detections": 2}
-        async with run_agent(app, "objects") as feed:
+        async with run_agent(app, "sink", topic="objects") as feed:
             await feed.put(json.dumps(older).encode(), key=b"ZTF-hand")
             await feed.put(json.dumps(EXPECTED_OBJECT).encode(), key=b"ZTF-hand")
         (stored,) = store.rows("objects")

@@ -162,12 +162,9 @@ def test_each_store_has_a_sink_with_one_agent_per_table(settings, kind):
     module = importlib.import_module(f"agents.{kind}_sink")
     app = module.build(settings)
     assert app.conf.id == f"unit-{kind}-sink"
-    assert set(app.agents) == {"candidates", "ss_candidates", "annotations", "objects"}
-    topics = {name: agent.channel.get_topic_name() for name, agent in app.agents.items()}
-    assert topics == {
-        "candidates": "candidates",
-        "ss_candidates": "ss-candidates",
-        "annotations": "annotations",
-        "objects": "objects",
-    }
+    assert set(app.agents) == set()
+    loop = app.batch_loops["sink"]
+    assert loop.topics == ["candidates", "ss-candidates", "annotations", "objects"]
+    assert loop.transactional is False  # its output is the store
+    topics = {"candidates", "ss_candidates", "annotations", "objects"}
     assert set(app.status()["tables"]) == set(topics)
