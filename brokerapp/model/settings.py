@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         "unreachable or still starting (backoff as the gateway's: 0.5 s doubling to 30 s, so "
         "8 retries span about 90 s) before it dead-letters the alert.",
     )
+    branch_transactions: bool = Field(
+        True,
+        description="Branches that read and write the local cluster commit input offsets in "
+        "the same Kafka transaction as their outputs.",
+    )
     replication_factor: int = Field(
         1,
         ge=1,
