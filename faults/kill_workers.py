@@ -22,7 +22,8 @@ Duplicates are judged per output topic (:func:`faults.verify.judge_duplicates`),
 of every topic (messages, distinct alert IDs, duplicates, most duplicates in one partition,
 lost) is printed: the ``alerts`` buffer, which the gateway writes from another cluster, may
 hold up to ``gateway_batch`` duplicates per partition per gateway kill (at least once); every
-topic written by a branch that reads the local cluster must hold none when
+topic written by a branch that reads the local cluster must hold no more copies of an alert
+than the branch's input topics (it repeats the gateway's duplicates, adds none) when
 ``branch_transactions`` is true (its outputs and input offsets commit in one transaction),
 and may hold any when it is false (at least once).
 """

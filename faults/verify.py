@@ -71,6 +71,16 @@ WRITERS = {
     "cou": "objects",
     "objects": "objects",
 }
+#: Topic role -> the roles of its writer's input topics (copies of an alert there may be
+#: copied on: a branch that is exactly once still repeats its input's duplicates).
+INPUTS = {
+    "solar": ("alerts",),
+    "nonsolar": ("alerts",),
+    "candidates": ("solar", "nonsolar"),
+    "ss_candidates": ("solar", "nonsolar"),
+    "cou": ("candidates",),
+    "objects": ("candidates",),
+}
 #: The writers that read another cluster (their input offsets cannot join a local
 #: transaction, so they stay at least once).
 FROM_OTHER_CLUSTER = frozenset({"gateway"})
@@ -94,6 +104,10 @@ class TopicReport:
         Distinct IDs among them (alert IDs).
     duplicates : int
         ``messages - distinct`` (undecodable messages aside).
+    added : int
+        Copies beyond those of the writer's input: per ID, the copies here minus the copies
+        in its input topics (:data:`INPUTS`; one each when they were not read), if more.
+        Duplicates the writer made itself (all of them for the gateway).
     lost : int
         Expected IDs not found.
     worst_partition : int
@@ -106,6 +120,7 @@ class TopicReport:
     messages: int
     distinct: int
     duplicates: int
+    added: int
     lost: int
     worst_partition: int
 
@@ -166,9 +181,18 @@ def check_chain(
 
         return read
 
+    read: dict[str, Counter] = {}
+
+    def added_copies(role: str, copies: Counter) -> int:
+        inputs = [read[r] for r in INPUTS.get(role, ()) if r in read]
+        if not inputs:
+            return sum(n - 1 for n in copies.values() if n > 1)
+        return sum(max(0, n - max(1, sum(c[i] for c in inputs))) for i, n in copies.items())
+
     def stage(name: str, role: str, counted: Tally, want: set[int]) -> None:
         nonlocal duplicated
         copies = counted.copies
+        read[role] = copies
         lost = want - set(copies)
         foreign = set(copies) - set(by_id)
         missing.update(lost)
@@ -183,6 +207,7 @@ def check_chain(
                     messages=counted.messages,
                     distinct=len(copies),
                     duplicates=counted.duplicates,
+                    added=added_copies(role, copies),
                     lost=len(lost),
                     worst_partition=max(per_partition.values(), default=0),
                 )
@@ -296,10 +321,11 @@ def judge_duplicates(
 
     The gateway reads another cluster, so its ``alerts`` buffer stays at least once: each
     kill may re-mirror one batch, so a partition may hold up to ``gateway_batch`` duplicates
-    per gateway kill. A topic written by a branch that reads local topics must hold none when
-    ``transactions`` (``Settings.branch_transactions``) is true; when it is false the branches
-    are at least once and duplicates are counted, not judged. Losses are judged by
-    :func:`check_chain` (always a failure).
+    per gateway kill. A topic written by a branch that reads local topics must hold no
+    duplicate of its own making (``added``: copies beyond those of its input, which an exactly
+    once branch repeats) when ``transactions`` (``Settings.branch_transactions``) is true;
+    when it is false the branches are at least once and duplicates are counted, not judged.
+    Losses are judged by :func:`check_chain` (always a failure).
 
     Parameters
     ----------
@@ -327,15 +353,25 @@ def judge_duplicates(
             limit = f"<= {allowed}/partition"
             why = f"at least once: {gateway_batch} per partition per kill, {gateway_kills} kill(s)"
         elif transactions:
-            ok = report.duplicates == 0
-            limit = "0"
+            ok = report.added == 0
+            limit = "0 added"
             why = "branch_transactions: exactly once inside the local cluster"
         else:
             ok = True
             limit = "any"
             why = "branch_transactions false: at least once, duplicates counted only"
         if report.local and not transactions:
-            result.note(f"{report.topic}: {report.duplicates} duplicate(s) ({why})")
+            result.note(
+                f"{report.topic}: {report.duplicates} duplicate(s), {report.added} added by "
+                f"{report.writer} ({why})"
+            )
+        elif report.local:
+            result.check(
+                ok,
+                f"{report.topic} ({report.writer}): {report.duplicates} duplicate(s), "
+                f"{report.added} of them added by {report.writer} beyond its input's copies, "
+                f"allowed {limit} ({why})",
+            )
         else:
             result.check(
                 ok,
@@ -349,6 +385,7 @@ def judge_duplicates(
                 str(report.messages),
                 str(report.distinct),
                 str(report.duplicates),
+                str(report.added),
                 str(report.worst_partition),
                 str(report.lost),
                 limit,
@@ -366,6 +403,7 @@ def topic_table(rows: list[tuple[str, ...]]) -> list[str]:
         "messages",
         "distinct IDs",
         "duplicates",
+        "added here",
         "most in a partition",
         "lost",
         "allowed duplicates",

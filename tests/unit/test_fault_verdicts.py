@@ -1,8 +1,9 @@
 """The fault suite's duplicate verdicts (scenario a) fail when they should.
 
 Hand-made per-topic counts, no server: the gateway's buffer may hold up to ``gateway_batch``
-duplicates per partition per gateway kill; a topic written by a branch must hold none when
-``branch_transactions`` is true, and any number passes (counted) when it is false.
+duplicates per partition per gateway kill; a topic written by a branch must hold none of its
+own making (beyond its input's copies) when ``branch_transactions`` is true, and any number
+passes (counted) when it is false.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from faults.common import Result, Tally
 from faults.verify import TopicReport, judge_duplicates
 
 
-def report(role: str, writer: str, duplicates: int, worst: int | None = None) -> TopicReport:
+def report(
+    role: str, writer: str, duplicates: int, worst: int | None = None, added: int | None = None
+) -> TopicReport:
     return TopicReport(
         role=role,
         topic=f"fa-{role}",
@@ -21,6 +24,7 @@ def report(role: str, writer: str, duplicates: int, worst: int | None = None) ->
         messages=100 + duplicates,
         distinct=100,
         duplicates=duplicates,
+        added=duplicates if added is None else added,
         lost=0,
         worst_partition=duplicates if worst is None else worst,
     )
@@ -68,6 +72,18 @@ def test_one_duplicate_written_by_a_branch_fails_with_transactions():
     assert [line.split()[-1] for line in lines[2:]] == ["ok", "ok", "FAIL"]
 
 
+def test_a_branch_may_repeat_the_duplicates_of_its_input_with_transactions():
+    result = Result("a", "test")
+    judge_duplicates(
+        [report("alerts", "gateway", 5), report("nonsolar", "ssfilter", 5, added=0)],
+        result,
+        transactions=True,
+        gateway_batch=500,
+        gateway_kills=1,
+    )
+    assert result.failures == []
+
+
 def test_branch_duplicates_are_counted_not_judged_without_transactions():
     result = Result("a", "test")
     lines = judge_duplicates(
@@ -84,7 +100,7 @@ def test_branch_duplicates_are_counted_not_judged_without_transactions():
 
 def test_a_lost_alert_shows_as_fail_in_the_table():
     result = Result("a", "test")
-    lost = TopicReport("nonsolar", "fa-nonsolar", "ssfilter", 99, 99, 0, 1, 0)
+    lost = TopicReport("nonsolar", "fa-nonsolar", "ssfilter", 99, 99, 0, 0, 1, 0)
     lines = judge_duplicates([lost], result, transactions=True, gateway_batch=1, gateway_kills=1)
     assert lines[2].split()[-1] == "FAIL"
 
