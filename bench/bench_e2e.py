@@ -601,12 +601,20 @@ def summary(values: list[float]) -> dict:
     }
 
 
+def find_py_spy() -> str | None:
+    """Return the py-spy executable: next to this Python (its virtualenv) first, then PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("py-spy")
+
+
 def profile(pid: int, seconds: int, out: Path) -> list[tuple[str, float]]:
     """py-spy for ``seconds``: the functions with the most own samples (share of all)."""
-    py_spy = shutil.which("py-spy")
+    py_spy = find_py_spy()
     if py_spy is None:
         return [("py-spy not installed (pip install py-spy)", 0.0)]
-    subprocess.run(
+    done = subprocess.run(
         [
             py_spy,
             "record",
@@ -622,8 +630,13 @@ def profile(pid: int, seconds: int, out: Path) -> list[tuple[str, float]]:
             str(out),
         ],
         capture_output=True,
+        text=True,
         timeout=seconds + 60,
+        check=False,
     )
+    if done.returncode != 0:
+        why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return [(f"py-spy failed (exit {done.returncode}): {why[0]}", 0.0)]
     own: Counter[str] = Counter()
     total = 0
     for line in out.read_text().splitlines() if out.exists() else ():

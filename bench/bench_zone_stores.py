@@ -73,6 +73,9 @@ HEIGHT = DEFAULT_HEIGHT_DEG
 BATCH = 5000
 CONCURRENCY = 64
 KEYSPACE = "bench_zones"
+#: Seconds a Cassandra request may take (the driver's 10 s default times out inserts of
+#: 10^6 rows on a busy machine).
+REQUEST_TIMEOUT_S = 120.0
 
 
 class Result:
@@ -276,6 +279,7 @@ def bench_cassandra(entries: list[Entry], alerts) -> Result:
     data_root = settings.data_dir / "cassandra" / "data" / "data" / KEYSPACE
     cluster = Cluster(settings.cassandra_contact_points, port=settings.cassandra_port)
     session = cluster.connect()
+    session.default_timeout = REQUEST_TIMEOUT_S
     table = f"zone_entries_{uuid.uuid4().hex[:12]}"
     quoted = f"{cql_name(KEYSPACE)}.{cql_name(table)}"  # checked, quoted
     try:

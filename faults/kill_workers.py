@@ -12,10 +12,20 @@ candidates, objects, MariaDB sink, Cassandra sink) is killed with SIGKILL once i
 left dead for ``DEAD_SECONDS`` while the stream goes on, and started again with the same
 identity (static membership: it gets its partitions back without waiting for a session
 time-out). When the input is all in, the run waits until every consumer group has committed
-everything, then reads every stage back (:func:`faults.verify.check_chain`): every injected
-alert in ``alerts``, in exactly one of the solar/non-solar streams (the one its raw fields
-say), a CandidateUpdate and a candidate-object update for each, and exactly the expected
-rows in both databases. Duplicates in topics are reported (at least once), not failures.
+everything, then reads every stage back (:func:`faults.verify.check_chain`, committed
+messages only: ``isolation.level=read_committed``): every injected alert in ``alerts``, in
+exactly one of the solar/non-solar streams (the one its raw fields say), a CandidateUpdate,
+a candidate-object update and an ObjectUpdate for each, and exactly the expected rows in
+both databases. A loss anywhere fails.
+
+Duplicates are judged per output topic (:func:`faults.verify.judge_duplicates`), and a table
+of every topic (messages, distinct alert IDs, duplicates, most duplicates in one partition,
+lost) is printed: the ``alerts`` buffer, which the gateway writes from another cluster, may
+hold up to ``gateway_batch`` duplicates per partition per gateway kill (at least once); every
+topic written by a branch that reads the local cluster must hold no more copies of an alert
+than the branch's input topics (it repeats the gateway's duplicates, adds none) when
+``branch_transactions`` is true (its outputs and input offsets commit in one transaction),
+and may hold any when it is false (at least once).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from faults.common import (
     say,
     wait_until,
 )
-from faults.verify import check_chain, count_deadletters
+from faults.verify import TopicReport, check_chain, count_deadletters, judge_duplicates
 
 __all__ = ["ORDER", "run"]
 
@@ -75,8 +85,14 @@ def lags(run: Run) -> dict[str, int]:
     return out
 
 
-def kill_and_restart(run: Run, name: str, feeder: Feeder, result: Result) -> bool:
-    """Kill one worker with SIGKILL once it is busy, then restart it; False if it was idle."""
+def kill_and_restart(
+    run: Run, name: str, feeder: Feeder, result: Result, interrupted: set[str]
+) -> bool:
+    """Kill one worker with SIGKILL once it is busy, then restart it; False if it was idle.
+
+    ``interrupted`` gets the worker's name when its group had uncommitted input at the kill
+    (the kill interrupted work in hand, which is what the scenario tests).
+    """
     worker = run.workers[name]
     before = progress(worker.status())
     # Busy: it has taken at least a few more messages since we looked.
@@ -102,6 +118,8 @@ def kill_and_restart(run: Run, name: str, feeder: Feeder, result: Result) -> boo
     )
     if lag == 0:
         result.note(f"{name} had no uncommitted input when killed")
+    else:
+        interrupted.add(name)
     time.sleep(DEAD_SECONDS)
     started = time.monotonic()
     worker.start()
@@ -139,20 +157,26 @@ def run(options: Any, settings: Any) -> Result:
         feeder = Feeder(settings.upstream_bootstrap, messages, rate, name="upstream")
         feeder.start()
         kills: list[str] = []
+        interrupted: set[str] = set()
         for name in ORDER:  # every worker once, whatever happens
-            if kill_and_restart(r, name, feeder, result):
+            if kill_and_restart(r, name, feeder, result, interrupted):
                 kills.append(name)
         while feeder.is_alive():  # more rounds while the input is still coming
             for name in ORDER:
                 if not feeder.is_alive():
                     break
-                if kill_and_restart(r, name, feeder, result):
+                if kill_and_restart(r, name, feeder, result, interrupted):
                     kills.append(name)
         feeder.finish()
         result.check(
             set(kills) == set(ORDER),
             f"{len(kills)} kill -9 mid-stream: "
             + ", ".join(f"{n} x{kills.count(n)}" for n in ORDER),
+        )
+        result.check(
+            interrupted == set(ORDER),
+            "every worker killed at least once with uncommitted input in hand"
+            + (f"; never: {sorted(set(ORDER) - interrupted)}" if interrupted != set(ORDER) else ""),
         )
         say("a: input all delivered upstream; waiting for every group to commit everything")
         last: dict[str, int] = {}
@@ -166,7 +190,20 @@ def run(options: Any, settings: Any) -> Result:
         except TimeoutError:
             result.check(False, f"every group committed everything (lags {last})")
         time.sleep(3.0)  # the sinks' last batches are stored before their offsets commit
-        check_chain(r, alerts, result)
+        reports: list[TopicReport] = []
+        check_chain(r, alerts, result, reports=reports)
+        say(
+            f"a: duplicates per topic (branch_transactions {settings.branch_transactions}, "
+            f"gateway_batch {settings.gateway_batch}, gateway killed {kills.count('gateway')}x)"
+        )
+        for line in judge_duplicates(
+            reports,
+            result,
+            transactions=settings.branch_transactions,
+            gateway_batch=settings.gateway_batch,
+            gateway_kills=kills.count("gateway"),
+        ):
+            result.note(line)
         result.deadlettered, dead = count_deadletters(
             r,
             [r.topics["gateway-deadletter"]]

@@ -83,9 +83,7 @@ class SinkCases:
         status = app.status()["tables"]["candidates"]
         assert (status["batches"], status["pending"]) == (4, 0)
 
-    async def test_a_batchs_rows_are_stored_before_its_offsets_are_committed(
-        self, settings, store
-    ):
+    async def test_a_batchs_rows_are_stored_before_its_offsets_are_committed(self, settings, store):
         app, _sent = self.app(settings, sink_batch_size=10)
         records = updates(solar=False)[:3]
         committed_when_written = []
