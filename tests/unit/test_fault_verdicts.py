@@ -61,15 +61,29 @@ def test_one_duplicate_written_by_a_branch_fails_with_transactions():
         [
             report("alerts", "gateway", 0),
             report("solar", "ssfilter", 0),
-            report("cou", "objects", 1),
+            report("candidates", "candidates", 1),
         ],
         result,
         transactions=True,
         gateway_batch=500,
         gateway_kills=1,
     )
-    assert len(result.failures) == 1 and result.failures[0].startswith("fa-cou (objects): 1 dup")
+    assert len(result.failures) == 1
+    assert result.failures[0].startswith("fa-candidates (candidates): 1 dup")
     assert [line.split()[-1] for line in lines[2:]] == ["ok", "ok", "FAIL"]
+
+
+def test_the_objects_branch_is_at_least_once_and_says_why():
+    result = Result("a", "test")
+    judge_duplicates(
+        [report("cou", "objects", 3)],
+        result,
+        transactions=True,
+        gateway_batch=500,
+        gateway_kills=1,
+    )
+    assert result.failures == []
+    assert any("fa-cou: 3 duplicate(s)" in n and "Faust table" in n for n in result.notes)
 
 
 def test_a_branch_may_repeat_the_duplicates_of_its_input_with_transactions():
