@@ -65,7 +65,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
+from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics, unread_records
 from brokerapp.adapters.registry import RegistryClient
 from brokerapp.adapters.sql import cql_name, sql_name
 from brokerapp.model.profiles import profile_for
@@ -440,9 +440,13 @@ class Sampler(threading.Thread):
         self.stop_event = threading.Event()
         self.rows: list[dict] = []
         self.missed: Counter[str] = Counter()
+        self.bootstraps = {
+            "local": chain.settings.kafka_bootstrap,
+            "upstream": chain.settings.upstream_bootstrap,
+        }
         self.admins = {
-            "local": AdminClient({"bootstrap.servers": chain.settings.kafka_bootstrap}),
-            "upstream": AdminClient({"bootstrap.servers": chain.settings.upstream_bootstrap}),
+            name: AdminClient({"bootstrap.servers": bootstrap})
+            for name, bootstrap in self.bootstraps.items()
         }
         self.processes = {name: psutil.Process(pid) for name, pid in chain.pids().items()}
         services = Services(chain.settings)
@@ -474,12 +478,12 @@ class Sampler(threading.Thread):
             # A sample missed is a gap in the plot; counted, and reported with the results.
             self.missed[f"{group}: {exc.args[0]}"] += 1
             return None
-        total = 0
+        gaps = {}
         for tp, future in ends.items():
-            end = future.result().offset
             done = committed.get((tp.topic, tp.partition), -1)
-            total += end - max(done, 0)
-        return total
+            gaps[(tp.topic, tp.partition)] = (max(done, 0), future.result().offset)
+        # Transaction markers take offsets no reader is given: count the records themselves.
+        return sum(unread_records(self.bootstraps[cluster], gaps).values())
 
     def run(self) -> None:
         started = time.monotonic()

@@ -31,7 +31,7 @@ import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
+from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics, unread_records
 from brokerapp.model.profiles import profile_for
 from brokerapp.model.settings import Settings
 from brokerapp.tools.produce import SourceAlert, load_files
@@ -512,15 +512,16 @@ def committed_offsets(
 
 
 def group_lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
-    """Return the messages of the topics the group has not committed yet."""
+    """Return the records of the topics the group has not committed yet (markers aside)."""
     topics = list(topics)
     ends = end_offsets(bootstrap, topics)
     done = committed_offsets(bootstrap, group, topics)
-    lag = 0
+    gaps = {}
     for tp, (low, high) in ends.items():
         offset = done.get(tp, -1)
-        lag += high - max(offset, low) if offset >= 0 else high - low
-    return lag
+        gaps[tp] = (max(offset, low) if offset >= 0 else low, high)
+    # Transaction markers take offsets no reader is given: count the records themselves.
+    return sum(unread_records(bootstrap, gaps).values())
 
 
 def scan(

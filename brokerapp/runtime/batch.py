@@ -251,6 +251,26 @@ class BatchLoop(Service):
                 if records:
                     await self.handle(records)
                 await self._learn_positions(assigned)
+                if not records:
+                    await self._commit_skipped(assigned)
+
+    async def _commit_skipped(self, assigned: set[TopicPartition]) -> None:
+        """Commit positions that moved past records without a batch: transaction markers.
+
+        A transaction's commit marker takes an offset after its last record; a reader steps
+        over it on its next fetch. Committing only record offsets would leave each partition
+        one short of its end for good (a lag that never reaches 0).
+        """
+        consumer = self.consumer
+        assert consumer is not None
+        moved = {
+            tp: offset
+            for tp, offset in self.next_offsets.items()
+            if tp in assigned and offset > self.committed.get(tp, offset)
+        }
+        if moved:
+            await consumer.commit(moved)
+            self.committed.update(moved)
 
     async def _learn_positions(self, assigned: set[TopicPartition]) -> None:
         """Record the consumer's position per partition (past transaction markers too)."""
@@ -275,6 +295,10 @@ class BatchLoop(Service):
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        consumer = self.consumer
+        assert consumer is not None
+        for tp in offsets:  # past any transaction marker the fetch stepped over
+            offsets[tp] = max(offsets[tp], await consumer.position(tp))
         started = time.perf_counter()
         if self.transactional:
             await self._send_transaction(outbox, offsets)
