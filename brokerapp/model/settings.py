@@ -21,7 +21,7 @@ prints them masked, and nothing logs them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr
@@ -427,6 +427,37 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest delay (s) between a sink's retries; it retries until the database "
         "answers, without committing the batch's offsets.",
+    )
+    # -- Lean internal streams, producer and consumer tuning (issue 14 items 4-5), figures
+    # from bench/bench_lean.py (README "Lean streams"); the runtime reads these.
+    lean_streams: bool = Field(
+        True,
+        description="Split streams and internal topics carry alerts without their cutouts "
+        "(the same schema and schema ID, each cutout null: brokerapp.wire.lean), the cutouts "
+        "kept once in `cutouts_topic`; the `alerts` buffer keeps whole alerts either way. "
+        "False: every topic carries the full bytes.",
+    )
+    cutouts_topic: str = Field(
+        "cutouts",
+        description="Compacted topic of each alert's cutouts (key: alert ID in decimal, value: "
+        "a brokerapp.cutouts_v1 Avro body), read by `brokerapp cutouts ALERT_ID`.",
+    )
+    local_compression: Literal["none", "gzip", "lz4", "zstd"] = Field(
+        "none",
+        description="Compression of the batches the broker's producers write to the local "
+        "cluster. lz4 and zstd need the `cramjam` package in aiokafka (not installed); "
+        "aiokafka's gzip is Python's at level 9, too slow for alerts with cutouts.",
+    )
+    producer_linger_ms: int = Field(
+        5,
+        ge=0,
+        description="How long (ms) a producer waits to fill a batch before sending it.",
+    )
+    producer_batch_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="Largest batch (bytes) a producer builds per partition (aiokafka's "
+        "default, 16 KiB, holds no alert with cutouts: one request per alert).",
     )
 
     @property
