@@ -51,6 +51,8 @@ DATA = Path(__file__).parents[1] / "tests" / "data"
 PARTITIONS = 4
 SCHEMA_ID = 1
 _IDLE_POLLS = 10
+SETTINGS_GRID = ((2, 16384), (5, 262144), (5, 1048576), (20, 1048576))
+"""(linger_ms, max_batch_size) of the aiokafka runs: the mirror's and faust's defaults first."""
 """Empty half-second polls after which a consumer gives up."""
 """Confluent framing of the bench messages (no registry needed: nothing decodes them)."""
 KAFKA_DATA = Path(load_settings().home) / "kafka-local" / "node-1" / "data"
@@ -310,7 +312,7 @@ def main() -> None:
             runs = []
             for body, values in (("whole", full), ("lean", lean)):
                 for codec in aio_codecs:
-                    for linger, batch in ((2, 16384), (5, 262144), (20, 1048576)):
+                    for linger, batch in SETTINGS_GRID:
                         runs.append(("aiokafka", body, values, codec, linger, batch))
                 for rd_codec in ("none", "lz4", "zstd", "gzip"):
                     runs.append(("librdkafka", body, values, rd_codec, 5, 1048576))
@@ -347,7 +349,7 @@ def main() -> None:
                     f"{cpu / len(messages) * 1e6:>7.0f} {stored / len(messages):>8,.0f} "
                     f"{distinct[key]:>8,.0f}"
                 )
-                if linger == 5:
+                if (linger, batch) == (5, 1048576):
                     consumed.append(
                         (client, body, codec, topic, size / len(messages), len(messages))
                     )

@@ -1,7 +1,8 @@
 r"""Lean alert bodies: the image cutouts taken out of a bare Avro body, without decoding it.
 
-The three image cutouts (science, template, difference) are most of an alert's bytes: about
-80 % of a ZTF alert, over 90 % of a Rubin one. Branches that look at the catalogue fields
+The three image cutouts (science, template, difference) are most of an alert's bytes: 89 % of
+the ZTF samples' (45 kB whole, 4.9 kB lean), 99.6 % of the Rubin samples' (121 kB, 0.5 kB;
+``bench/bench_lean.py``). Branches that look at the catalogue fields
 need none of them, so internal streams can carry the alert without its cutouts ("lean"),
 with the cutouts kept once elsewhere (:func:`encode_cutouts`, a compacted topic keyed by
 alert ID), and the 7-day buffer keeping the whole alerts.

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from brokerapp.adapters.cutouts import cutouts_key, cutouts_topic_config
 from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
 from brokerapp.wire.codecs import InlineCodec, SchemaCache
-from brokerapp.wire.lean import CutoutStripper, Cutouts, encode_cutouts
+from brokerapp.wire.lean import Cutouts, CutoutStripper, encode_cutouts
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
