@@ -322,10 +322,14 @@ class SurveyProfile:
         Short survey name, the :attr:`AlertView.survey` value.
     key_paths : KeyPaths
         Where the alert records keep the IDs of the message key.
+    cutout_fields : Mapping of str to str
+        Top-level field of each image cutout, by kind (the keys of :data:`CUTOUT_KINDS`): what
+        :meth:`cutouts` reads and what :mod:`brokerapp.wire.lean` strips from a body.
     """
 
     survey = ""
     key_paths: KeyPaths
+    cutout_fields: Mapping[str, str] = {}
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Tell whether ``record`` looks like an alert of this survey.
@@ -869,8 +873,8 @@ class ZtfProfile(SurveyProfile):
     def cutouts(self, record: Mapping[str, Any]) -> dict[str, bytes | None]:
         """Return the ``stampData`` (gzipped FITS) of the three ``cutout*`` records."""
         images: dict[str, bytes | None] = {}
-        for kind in CUTOUT_KINDS:
-            cutout = record.get("cutout" + kind.capitalize())
+        for kind, name in self.cutout_fields.items():
+            cutout = record.get(name)
             images[kind] = None if cutout is None else cutout.get("stampData")
         return images
 
@@ -893,6 +897,14 @@ class ZtfProfile(SurveyProfile):
         copy["candid"] = new_id
         copy["candidate"] = {**record["candidate"], "candid": new_id}
         return copy
+
+    cutout_fields: Mapping[str, str] = {
+        "science": "cutoutScience",
+        "template": "cutoutTemplate",
+        "difference": "cutoutDifference",
+    }
+    """``cutoutScience``, ``cutoutTemplate``, ``cutoutDifference``: each a union of null and a
+    ``ztf.alert.cutout`` record (null first in 4.x, last in 3.x), the last top-level fields."""
 
     key_paths = KeyPaths(
         survey_fields=("objectId", "candidate"),
@@ -1002,7 +1014,7 @@ class LsstProfile(SurveyProfile):
 
     def cutouts(self, record: Mapping[str, Any]) -> dict[str, bytes | None]:
         """Return the ``cutoutScience``/``cutoutTemplate``/``cutoutDifference`` bytes."""
-        return {kind: record.get("cutout" + kind.capitalize()) for kind in CUTOUT_KINDS}
+        return {kind: record.get(name) for kind, name in self.cutout_fields.items()}
 
     def with_alert_id(self, record: Mapping[str, Any], new_id: int) -> dict:
         """Return a copy with ``diaSource.diaSourceId`` (and top-level copies) set to ``new_id``.
@@ -1028,6 +1040,15 @@ class LsstProfile(SurveyProfile):
                 copy[name] = new_id
         copy["diaSource"] = {**record["diaSource"], "diaSourceId": new_id}
         return copy
+
+    cutout_fields: Mapping[str, str] = {
+        "science": "cutoutScience",
+        "template": "cutoutTemplate",
+        "difference": "cutoutDifference",
+    }
+    """``cutoutScience`` (from 6.1), ``cutoutTemplate``, ``cutoutDifference``: each
+    ``["null", "bytes"]``, the last top-level fields of every lsst-alert-packet schema (the
+    re-serialised samples of ``tests/data/lsst`` put two fields after them)."""
 
     key_paths = KeyPaths(
         survey_fields=("diaSource",),

@@ -21,7 +21,7 @@ prints them masked, and nothing logs them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr
@@ -465,6 +465,43 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest delay (s) between a sink's retries; it retries until the database "
         "answers, without committing the batch's offsets.",
+    )
+    # -- Lean internal streams and producer tuning (issue 14 items 4-5). Defaults chosen by
+    # bench/bench_lean.py (figures in bench/results/lean.md); the runtime reads these.
+    lean_streams: bool = Field(
+        True,
+        description="Split streams and internal topics carry alerts without their cutouts "
+        "(the same schema and schema ID, each cutout null: brokerapp.wire.lean), the cutouts "
+        "kept once in `cutouts_topic`; the `alerts` buffer keeps whole alerts either way. "
+        "False: every topic carries the full bytes.",
+    )
+    cutouts_topic: str = Field(
+        "cutouts",
+        description="Compacted topic of each alert's cutouts (key: alert ID in decimal, value: "
+        "a brokerapp.cutouts_v1 Avro body), read by `brokerapp cutouts ALERT_ID`.",
+    )
+    local_compression: Literal["none", "gzip", "lz4", "zstd"] = Field(
+        "none",
+        description="Compression of the batches the broker's producers write to the local "
+        "cluster (faust `producer_compression_type`, aiokafka `compression_type`; none = no "
+        "codec). lz4 and zstd need the `cramjam` package in aiokafka (not installed; zstd "
+        "is the choice once it is: lean alerts 3.3x smaller at ~15 us/alert); aiokafka's gzip "
+        "is Python's at level 9: ~0.12 ms more per lean ZTF alert, 1.5 ms (ZTF) to 50 ms "
+        "(LSST) per whole alert.",
+    )
+    producer_linger_ms: int = Field(
+        5,
+        ge=0,
+        description="How long (ms) a producer waits to fill a batch before sending it "
+        "(faust `producer_linger` is this / 1000 s; aiokafka `linger_ms`).",
+    )
+    producer_batch_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest batch (bytes) a producer builds per partition (faust "
+        "`producer_max_batch_size`, aiokafka `max_batch_size`); their default, 16 KiB, holds "
+        "no alert with cutouts and gave 2x (whole) to 4x (lean) fewer alerts/s. At most "
+        "`max_message_bytes`.",
     )
 
     @property

@@ -37,6 +37,7 @@ def config(settings: Settings) -> None:
 def _register() -> None:
     """Add every command group to :func:`main`, explicitly (a test lists them)."""
     from brokerapp.tools.cli import (
+        cutouts,
         db,
         filters,
         overview,
@@ -59,6 +60,7 @@ def _register() -> None:
         overview.overview,
         db.db,
         db.object_command,
+        cutouts.cutouts_command,
     ):
         main.add_command(command)
 

@@ -53,6 +53,7 @@ __all__ = [
     "skip_blocks",
     "skip_sequence",
     "skip_union",
+    "value_reader",
 ]
 
 Op = Callable[[Any, int, list], int]
@@ -603,3 +604,102 @@ def descend_union(branch_steps: Sequence[Sequence[Op]]) -> Op:
         return pos
 
     return descend
+
+
+def value_reader(node: AvroType, where: str) -> Reader:
+    """Compile a reader of one whole value of any type: ``read(buf, pos) -> (value, pos)``.
+
+    Values come out as fastavro gives them without logical types: records as dicts (fields in
+    schema order), arrays as lists, maps as dicts, enums as their symbol, ``fixed`` and
+    ``bytes`` as bytes, unions as the value of their branch. Used for the few fields taken
+    whole from a body (e.g. the image cutouts), not on the key reader's path.
+
+    Parameters
+    ----------
+    node : AvroType
+        The value's type.
+    where : str
+        The field's path, for error messages.
+
+    Returns
+    -------
+    callable
+        ``read(buf, pos) -> (value, position after it)``; raises :class:`MalformedError`,
+        ``IndexError`` or ``struct.error`` on bad bytes, as the steps do.
+    """
+    return _WholeReaders().compile(node, where)
+
+
+class _WholeReaders:
+    """Compiles whole-value readers, one per type node (a recursive record reads itself)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, Reader] = {}
+
+    def compile(self, node: AvroType, where: str) -> Reader:
+        known = self._known.get(id(node))
+        if known is not None:
+            return known
+        if node.kind in READABLE:
+            result = _value_reader(node, where)
+        elif node.kind == "union":
+            result = self._union(node, where)
+        elif node.kind in ("array", "map"):
+            result = self._blocks(node, where)
+        else:
+            result = self._record(node, where)
+        self._known[id(node)] = result
+        return result
+
+    def _union(self, node: AvroType, where: str) -> Reader:
+        readers = tuple(self.compile(branch, where) for branch in node.branches)
+        count = len(readers)
+
+        def read_union(buf: Any, pos: int) -> tuple[Any, int]:
+            index, pos = _index(buf, pos, count)
+            return readers[index](buf, pos)
+
+        return read_union
+
+    def _blocks(self, node: AvroType, where: str) -> Reader:
+        if node.items is None:  # never: the resolver gives every array and map its items
+            raise KeyPathError(f"{where}: {node.kind} without an item type")
+        item = self.compile(node.items, where)
+        is_map = node.kind == "map"
+
+        def read_blocks(buf: Any, pos: int) -> tuple[Any, int]:
+            items: list[Any] = []
+            while True:
+                count, _size, pos = _block_count(buf, pos)
+                if count == 0:
+                    return (dict(items) if is_map else items), pos
+                for _ in range(count):
+                    if is_map:
+                        key, pos = _read_string(buf, pos)
+                        value, pos = item(buf, pos)
+                        items.append((key, value))
+                    else:
+                        value, pos = item(buf, pos)
+                        items.append(value)
+
+        return read_blocks
+
+    def _record(self, node: AvroType, where: str) -> Reader:
+        cell: list[Reader] = []
+
+        def forward(buf: Any, pos: int) -> tuple[Any, int]:
+            return cell[0](buf, pos)
+
+        self._known[id(node)] = forward  # before the fields: a record may refer to itself
+        fields = tuple(
+            (name, self.compile(child, f"{where}.{name}")) for name, child in node.fields
+        )
+
+        def read_record(buf: Any, pos: int) -> tuple[Any, int]:
+            record = {}
+            for name, read in fields:
+                record[name], pos = read(buf, pos)
+            return record, pos
+
+        cell.append(read_record)
+        return read_record
