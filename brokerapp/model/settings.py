@@ -159,11 +159,14 @@ class Settings(BaseSettings):
         "8 retries span about 90 s) before it dead-letters the alert.",
     )
     branch_transactions: bool = Field(
-        True,
-        description="Branches that read and write the local cluster commit their input "
-        "offsets in the same Kafka transaction as their outputs, so readers with "
-        "`isolation_level=read_committed` see every output exactly once, even after a "
-        "`kill -9`. False: at least once (every send acknowledged before the commit).",
+        False,
+        description="Branches on the batch runtime commit their input offsets in the same "
+        "Kafka transaction as their outputs, so readers with `isolation_level=read_committed` "
+        "see every output exactly once, even after a `kill -9`. False: at least once (every "
+        "send acknowledged before the commit). Turn it on only where every reader of those "
+        "outputs is a batch-runtime branch: a Faust agent (watchlist, objects) reads "
+        "transactional topics uncommitted and commits past each transaction marker only one "
+        "commit interval at a time.",
     )
     branch_batch: int = Field(
         500,
@@ -176,18 +179,6 @@ class Settings(BaseSettings):
         ge=0,
         description="Longest wait (ms) of a batch-running branch for its fetch to fill "
         "(a batch goes as soon as anything has arrived and this has passed).",
-    )
-    branch_linger_ms: int = Field(
-        2,
-        ge=0,
-        description="Producer linger (ms) of batch-running branches: how long a produce "
-        "request waits to fill before it is sent.",
-    )
-    branch_producer_batch_bytes: int = Field(
-        1024 * 1024,
-        ge=16 * 1024,
-        description="Producer batch size (bytes per partition per request) of batch-running "
-        "branches.",
     )
     branch_fetch_bytes: int = Field(
         50 * 1024 * 1024,

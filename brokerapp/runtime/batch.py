@@ -139,7 +139,8 @@ class BatchLoop(Service):
     ----------
     settings : Settings
         The one settings object (bootstrap servers, ``branch_batch``, ``branch_batch_wait_ms``,
-        ``branch_transactions``, producer and fetch sizes, ``instance_id``).
+        ``branch_transactions``, ``producer_linger_ms``, ``producer_batch_bytes``,
+        ``local_compression``, ``branch_fetch_bytes``, ``instance_id``).
     group_id : str
         Consumer group: the branch's app id.
     topics : list of str
@@ -197,10 +198,12 @@ class BatchLoop(Service):
             "client_id": f"{self.group_id}-batch",
             "acks": "all",
             "enable_idempotence": True,
-            "linger_ms": settings.branch_linger_ms,
-            "max_batch_size": settings.branch_producer_batch_bytes,
+            "linger_ms": settings.producer_linger_ms,
+            "max_batch_size": settings.producer_batch_bytes,
             "max_request_size": settings.max_message_bytes,
         }
+        if settings.local_compression != "none":
+            options["compression_type"] = settings.local_compression
         if self.transactional:
             options["transactional_id"] = self.transactional_id
         return AIOKafkaProducer(**options)

@@ -33,13 +33,14 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import httpx
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
+from brokerapp.adapters.cutouts import cutouts_key, cutouts_topic_config
 from brokerapp.adapters.registry import RegistryClient
 from brokerapp.model.alert import Alert
 from brokerapp.model.profiles import UnknownSurveyError
@@ -49,9 +50,16 @@ from brokerapp.runtime.batch import BatchLoop, Handler, Outbox, Output, Record
 from brokerapp.runtime.latency import LatencyWindow
 from brokerapp.runtime.statuspage import render
 from brokerapp.runtime.topic_config import alerts_topic_config
-from brokerapp.wire.codecs import ConfluentCodec, DecodeError, RegistryUnavailable, SchemaCache
+from brokerapp.wire.codecs import (
+    CONFLUENT_HEADER_SIZE,
+    ConfluentCodec,
+    DecodeError,
+    RegistryUnavailable,
+    SchemaCache,
+)
 from brokerapp.wire.fields import FieldDecoder
 from brokerapp.wire.headers import deadletter_headers
+from brokerapp.wire.lean import CutoutStrippers, encode_cutouts
 
 __all__ = ["OUTPUT_TOPIC_CONFIG", "BranchRuntime", "add_status_pages", "output_config"]
 
@@ -81,7 +89,22 @@ def output_config(settings: Settings, name: str) -> dict[str, str]:
     """
     if name == settings.objects_topic:
         return {"message.timestamp.type": "LogAppendTime", "cleanup.policy": "compact"}
+    if name == settings.cutouts_topic:
+        return cutouts_topic_config(settings.alerts_retention_ms, settings.max_message_bytes)
     return dict(OUTPUT_TOPIC_CONFIG, **{"retention.ms": str(settings.alerts_retention_ms)})
+
+
+class LeanRecord(NamedTuple):
+    """An input record with its cutouts taken out (``value``), and its original bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Any
+    original: bytes | None
 
 
 class BranchRuntime:
@@ -113,8 +136,13 @@ class BranchRuntime:
         # so whichever worker starts first creates it as the gateway would.
         self.source_name = source_topic or settings.alerts_topic
         self.source = self.topic_of(app, settings, self.source_name)
+        # The first reader of the buffer validates each body whole: by stripping its cutouts
+        # (lean streams, which walks every byte) or with a projecting reader schema.
         first = self.source_name == settings.alerts_topic
-        self.fields = FieldDecoder(self.codec, "projection" if first else "auto")
+        self.lean = first and settings.lean_streams
+        self.strippers = CutoutStrippers()
+        strategy = "projection" if first and not self.lean else "auto"
+        self.fields = FieldDecoder(self.codec, strategy)
         self.deadletter_name = f"{settings.topic_prefix}{branch}-deadletter"
         self.processing = LatencyWindow(60)
         self.decoding = LatencyWindow(60)
@@ -331,7 +359,9 @@ class BranchRuntime:
             started = time.perf_counter()
             self.received += 1
             try:
-                _schema_id, alert = await self.decode_alert(record.value, reads)
+                schema_id, alert = await self.decode_alert(record.value, reads)
+                if self.lean:
+                    record = await self.strip(record, schema_id, alert, out)
             except (
                 DecodeError,
                 RegistryUnavailable,
@@ -342,6 +372,39 @@ class BranchRuntime:
                 continue
             yield record, alert
             self.processed(started)
+
+    async def strip(self, record: Record, schema_id: int, alert: Alert, out: Outbox) -> Record:
+        """Take the cutouts out of an alert: its lean record, the cutouts sent once.
+
+        The cutouts go to ``cutouts_topic`` keyed by alert ID (:mod:`brokerapp.wire.lean`);
+        the returned record carries the lean bytes (same schema and ID, each cutout null)
+        for every output, and the original bytes for a dead letter.
+
+        Raises
+        ------
+        DecodeError
+            If the body is not one whole record of its schema.
+        """
+        schema = await self.codec.schema_for(schema_id)
+        stripper = self.strippers.for_schema(schema)
+        lean, values = stripper.strip(record.value or b"", CONFLUENT_HEADER_SIZE)
+        alert_id = int(alert.view.alert_id)
+        out.add(
+            self.settings.cutouts_topic,
+            cutouts_key(alert_id),
+            encode_cutouts(stripper.cutouts(values, alert_id)),
+            list(record.headers or ()),
+        )
+        return LeanRecord(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            lean,
+            record.headers,
+            record.value,
+        )
 
     def dead_letter_to(self, out: Outbox, record: Record, error: Exception) -> None:
         """Add the record's message, unchanged, to ``out`` for the dead-letter topic."""
@@ -357,7 +420,8 @@ class BranchRuntime:
             record.offset,
             error,
         )
-        out.add(self.deadletter_name, record.key, record.value or b"", headers)
+        original = getattr(record, "original", record.value)
+        out.add(self.deadletter_name, record.key, original or b"", headers)
 
     def forward_to(
         self,

@@ -45,7 +45,10 @@ def expected(alerts, max_mag):
 async def test_the_chain_drops_faint_alerts_and_splits_the_rest(settings, registry, tmp_path):
     chain = tmp_path / "cut.toml"
     write_chain(chain, 18.0)
-    app = build(settings.model_copy(update={"node_name": "cut", "node_chain": chain}))
+    # Whole bytes forwarded (lean streams off): the lean bytes are ssfilter's own test.
+    app = build(
+        settings.model_copy(update={"node_name": "cut", "node_chain": chain, "lean_streams": False})
+    )
     sent = prepare(app)
     alerts = samples("ztf") + samples("lsst")
     values = {}

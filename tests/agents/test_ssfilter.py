@@ -7,9 +7,14 @@ is read from the raw fields with plain fastavro: ZTF ``candidate.ssnamenr`` not 
 LSST ``diaSource.ssObjectId`` not 0.
 """
 
+import io
+import json
 from collections import Counter
 
+import fastavro
+
 from agents.ssfilter import build
+from brokerapp.wire.lean import CUTOUTS_SCHEMA
 
 from .harness import header, is_solar, object_key, prepare, run_agent, samples
 
@@ -17,7 +22,7 @@ from .harness import header, is_solar, object_key, prepare, run_agent, samples
 async def test_each_alert_lands_once_in_its_stream_bytes_key_and_headers_unchanged(
     settings, registry
 ):
-    app = build(settings)
+    app = build(settings.model_copy(update={"lean_streams": False}))
     sent = prepare(app)
     alerts = samples("ztf") + samples("lsst")
     inputs = []
@@ -50,7 +55,7 @@ async def test_each_alert_lands_once_in_its_stream_bytes_key_and_headers_unchang
 async def test_an_undecodable_message_is_dead_lettered_unchanged_with_its_reason(
     settings, registry
 ):
-    app = build(settings)
+    app = build(settings.model_copy(update={"lean_streams": False}))
     sent = prepare(app)
     sample = samples("ztf")[0]
     good = registry.frame_sample(sample)
@@ -68,3 +73,57 @@ async def test_an_undecodable_message_is_dead_lettered_unchanged_with_its_reason
     assert header(dead[0], "origin-topic") == b"alerts"
     assert [header(m, "origin-offset") for m in dead] == [b"0", b"1"]
     assert [(m.key, m.value) for m in sent.on("alerts-nonsolar")] == [(b"k3", good)]
+
+
+CUTOUT_FIELDS = {
+    "ztf": ("cutoutScience", "cutoutTemplate", "cutoutDifference"),
+    "lsst": ("cutoutDifference", "cutoutScience", "cutoutTemplate"),
+}
+"""The alerts' cutout fields, from the ZTF and LSST schema documents."""
+
+
+async def test_lean_streams_carry_each_alert_without_its_cutouts_which_are_kept_once(
+    settings, registry
+):
+    app = build(settings)  # lean_streams is the default
+    sent = prepare(app)
+    alerts = samples("ztf") + samples("lsst")
+    async with run_agent(app, "process") as feed:
+        for sample in alerts:
+            await feed.put(registry.frame_sample(sample), key=object_key(sample))
+
+    outputs = sent.on("alerts-solar") + sent.on("alerts-nonsolar")
+    assert len(outputs) == len(alerts) and len(sent.on("cutouts")) == len(alerts)
+    by_key = {}
+    for message in outputs:
+        by_key.setdefault(message.key, []).append(message)
+    stamps = {}
+    for message in sent.on("cutouts"):
+        record = fastavro.schemaless_reader(
+            io.BytesIO(message.value), fastavro.parse_schema(CUTOUTS_SCHEMA)
+        )
+        stamps[message.key] = record
+    for sample in alerts:
+        schema = fastavro.parse_schema(json.loads(sample.schema))
+        lean = by_key[object_key(sample)].pop(0)
+        assert lean.value[:5] == registry.frame_sample(sample)[:5]  # same schema ID
+        decoded = fastavro.schemaless_reader(io.BytesIO(lean.value[5:]), schema)
+        expected = dict(sample.record)
+        fields = [f for f in CUTOUT_FIELDS[sample.survey] if f in expected]
+        for name in fields:
+            expected[name] = None
+        assert decoded == expected, sample.path.name
+        assert len(lean.value) < len(registry.frame_sample(sample))
+        alert_id = (
+            sample.record["candid"]
+            if sample.survey == "ztf"
+            else sample.record["diaSource"]["diaSourceId"]
+        )
+        kept = stamps[str(alert_id).encode()]
+        for name in fields:
+            raw = sample.record[name]
+            raw = raw["stampData"] if isinstance(raw, dict) else raw
+            kinds = {"cutoutScience": "science", "cutoutTemplate": "template"}
+            kind = kinds.get(name, "difference")
+            assert kept[kind] == raw, (sample.path.name, name)
+    assert sent.created["cutouts"]["config"]["cleanup.policy"] == "compact,delete"
