@@ -54,6 +54,11 @@ def create_app(settings: Settings, branch: str, web_port: int | None = None) -> 
         web_host=settings.web_bind,
         autodiscover=False,
         producer_max_request_size=settings.max_message_bytes,
+        producer_linger=settings.producer_linger_ms / 1000.0,
+        producer_max_batch_size=settings.producer_batch_bytes,
+        producer_compression_type=(
+            None if settings.local_compression == "none" else settings.local_compression
+        ),
         consumer_max_fetch_size=settings.max_message_bytes,
         broker_max_poll_records=500,
         topic_allow_declare=True,

@@ -410,7 +410,11 @@ class Mirror(Service):
             acks="all",
             enable_idempotence=True,
             max_request_size=settings.max_message_bytes,
-            linger_ms=2,
+            linger_ms=settings.producer_linger_ms,
+            max_batch_size=settings.producer_batch_bytes,
+            compression_type=(
+                None if settings.local_compression == "none" else settings.local_compression
+            ),
             client_id=f"{settings.app_prefix}-gateway-mirror",
         )
         self._consumer = AIOKafkaConsumer(

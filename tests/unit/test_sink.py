@@ -1,4 +1,7 @@
-"""The sinks' batching: what is written, when, and when messages are acknowledged.
+"""The sinks' batching: what is written, and that a flush returns only once it is stored.
+
+The sink's batch loop commits a batch's offsets after every flush of it has returned
+(``tests/agents/sink_cases.py`` checks the order of writes and commits).
 
 ``TableBatch`` takes its store write as a callable; these tests give it a plain recorder (no
 database behind it: the stores themselves are tested on the real servers in
@@ -19,15 +22,14 @@ from brokerapp.runtime.sink import SINK_TABLES, TableBatch, key_columns, rows_of
 
 
 def event(offset, origin_ms=None):
+    """An input record as the batch loop gives it (append time in ms)."""
     headers = [] if origin_ms is None else [("origin-timestamp", str(origin_ms).encode())]
-    message = SimpleNamespace(timestamp=time.time(), offset=offset, headers=headers)
-    return SimpleNamespace(message=message, offset=offset)
+    return SimpleNamespace(timestamp=time.time() * 1000.0, offset=offset, headers=headers)
 
 
 class Recorder:
     def __init__(self, refuse=()):
         self.writes = []
-        self.acked = []
         self.rejected = []
         self.refuse = set(refuse)
 
@@ -36,30 +38,24 @@ class Recorder:
             raise StoreRejected(f"refused one of {len(rows)}")
         self.writes.append([row["id"] for row in rows])
 
-    async def ack(self, e):
-        assert self.writes, "acknowledged before anything was written"
-        self.acked.append(e.offset)
-
-    async def reject(self, e, error):
+    def reject(self, e, error):
         self.rejected.append((e.offset, str(error)))
 
 
 def batch_of(recorder, size=3, seconds=10.0, remember=0):
     settings = load_settings(sink_batch_size=size, sink_batch_seconds=seconds)
-    batch = TableBatch("t", recorder.write, recorder.reject, settings, ("id",), remember)
-    batch.ack = recorder.ack
-    return batch
+    return TableBatch("t", recorder.write, recorder.reject, settings, ("id",), remember)
 
 
-async def test_a_full_batch_is_written_once_then_acknowledged_in_order():
+async def test_a_full_batch_is_written_once_in_order_and_the_rest_on_flush():
     rec = Recorder()
     batch = batch_of(rec, size=3)
     for n in range(7):
         await batch.add(event(n), [{"id": n}])
     assert rec.writes == [[0, 1, 2], [3, 4, 5]]
-    assert rec.acked == [0, 1, 2, 3, 4, 5]
+    assert batch.status()["pending"] == 1
     await batch.flush()
-    assert rec.writes[-1] == [6] and rec.acked[-1] == 6
+    assert rec.writes[-1] == [6] and batch.status()["pending"] == 0
     assert batch.status()["rows_written"] == 7
 
 
@@ -79,16 +75,6 @@ async def test_rows_with_one_key_in_a_batch_are_written_once_the_latest():
     assert written == [{"id": 1, "v": "new"}, {"id": 2}]
 
 
-async def test_an_old_batch_is_written_when_due_a_young_one_waits():
-    rec = Recorder()
-    batch = batch_of(rec, size=100, seconds=0.5)
-    await batch.add(event(0), [{"id": 0}])
-    await batch.flush_if_due(batch.first_at + 0.1)
-    assert rec.writes == []
-    await batch.flush_if_due(batch.first_at + 0.6)
-    assert rec.writes == [[0]] and rec.acked == [0]
-
-
 async def test_a_refused_row_is_dead_lettered_and_the_rest_stored():
     rec = Recorder(refuse={2})
     batch = batch_of(rec, size=4)
@@ -96,7 +82,6 @@ async def test_a_refused_row_is_dead_lettered_and_the_rest_stored():
         await batch.add(event(n), [{"id": n}])
     assert rec.writes == [[0], [1], [3]]
     assert [offset for offset, _ in rec.rejected] == [2]
-    assert rec.acked == [0, 1, 2, 3]
     assert batch.status()["rejected"] == 1
 
 
@@ -116,7 +101,7 @@ async def test_rows_already_stored_are_not_written_again_within_memory():
     assert batch.status()["skipped_already_stored"] == 3
 
 
-async def test_nothing_is_acknowledged_while_the_write_has_not_returned():
+async def test_a_flush_returns_only_after_the_write_has_returned():
     import asyncio
 
     rec = Recorder()
@@ -131,10 +116,10 @@ async def test_nothing_is_acknowledged_while_the_write_has_not_returned():
     await batch.add(event(0), [{"id": 0}])
     flushing = asyncio.create_task(batch.flush())
     await asyncio.sleep(0.05)
-    assert rec.acked == []
+    assert not flushing.done() and rec.writes == []
     gate.set()
     await flushing
-    assert rec.acked == [0]
+    assert rec.writes == [[0]]
 
 
 def test_each_table_is_keyed_as_each_store_keys_it():
@@ -172,10 +157,11 @@ async def test_latency_from_upstream_comes_from_the_gateways_origin_header():
     assert batch.status()["stored_latency"]["count"] == 2
 
 
-async def test_a_message_whose_rows_were_all_stored_before_is_acknowledged_unwritten():
+async def test_a_message_whose_rows_were_all_stored_before_is_not_written_again():
     rec = Recorder()
     batch = batch_of(rec, size=1, remember=10)
     await batch.add(event(0), [{"id": 0}])
     await batch.add(event(1), [{"id": 0}])
     assert rec.writes == [[0]]
-    assert rec.acked == [0, 1]
+    assert batch.status()["skipped_already_stored"] == 1
+    assert batch.status()["pending"] == 0
