@@ -154,6 +154,9 @@ class BatchLoop(Service):
         (a database sink: its rows are stored before the commit, at least once).
     wait_ms : int, optional
         Longest wait for a fetch (default ``branch_batch_wait_ms``).
+    declare : callable, optional
+        Awaited before subscribing: creates the input topics that do not exist yet (as a
+        Faust worker creates its agents' topics), so a writer that starts later finds them.
     """
 
     def __init__(
@@ -165,6 +168,7 @@ class BatchLoop(Service):
         delivered: Delivered,
         transactional: bool | None = None,
         wait_ms: int | None = None,
+        declare: Callable[[], Awaitable[Any]] | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -177,6 +181,7 @@ class BatchLoop(Service):
             settings.branch_transactions if transactional is None else transactional
         )
         self.wait_ms = settings.branch_batch_wait_ms if wait_ms is None else wait_ms
+        self.declare = declare
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -211,6 +216,8 @@ class BatchLoop(Service):
     async def on_start(self) -> None:
         """Connect the producer (fencing any predecessor) and subscribe the consumer."""
         settings = self.settings
+        if self.declare is not None:
+            await self.declare()
         self.producer = self._producer()
         await self.producer.start()
         self.consumer = AIOKafkaConsumer(

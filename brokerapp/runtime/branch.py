@@ -136,13 +136,13 @@ class BranchRuntime:
         # so whichever worker starts first creates it as the gateway would.
         self.source_name = source_topic or settings.alerts_topic
         self.source = self.topic_of(app, settings, self.source_name)
-        # The first reader of the buffer validates each body whole: by stripping its cutouts
-        # (lean streams, which walks every byte) or with a projecting reader schema.
-        first = self.source_name == settings.alerts_topic
-        self.lean = first and settings.lean_streams
+        # The first reader of the buffer decodes each body whole, so every undecodable alert
+        # (a bit flip in a skipped string is found only by decoding it) is dead-lettered at
+        # the door; the branches after it decode only the fields they read.
+        self.validate = self.source_name == settings.alerts_topic
+        self.lean = self.validate and settings.lean_streams
         self.strippers = CutoutStrippers()
-        strategy = "projection" if first and not self.lean else "auto"
-        self.fields = FieldDecoder(self.codec, strategy)
+        self.fields = FieldDecoder(self.codec)
         self.deadletter_name = f"{settings.topic_prefix}{branch}-deadletter"
         self.processing = LatencyWindow(60)
         self.decoding = LatencyWindow(60)
@@ -190,12 +190,20 @@ class BranchRuntime:
             for name in {item.topic for item in out} - self._outputs.keys():
                 await self.output(name)  # created before the first send to it
 
+        names = topics or [self.source_name]
+        inputs = [self.topic_of(self.app, self.settings, name) for name in names]
+
+        async def declare_inputs() -> None:
+            for topic in inputs:
+                await topic.maybe_declare()
+
         self.loop = BatchLoop(
             self.settings,
             self.app.conf.id,
-            topics or [self.source_name],
+            names,
             handle,
             self.delivered,
+            declare=declare_inputs,
             **options,
         )
         self.app.conf.table_standby_replicas = 0
@@ -288,8 +296,8 @@ class BranchRuntime:
 
         Only the fields ``reads`` needs are decoded (:class:`brokerapp.wire.fields.FieldDecoder`;
         the rest when a processor asks). A branch reading the ``alerts`` buffer, the first to
-        see an alert's body, walks the whole body (a projecting reader schema), so a truncated
-        or corrupt alert is dead-lettered there; branches further on read their fields only.
+        see an alert's body, decodes it whole, so a truncated or corrupt alert is dead-lettered
+        there; branches further on read their fields only.
 
         Parameters
         ----------
@@ -316,7 +324,7 @@ class BranchRuntime:
         for attempt in range(1, attempts + 2):
             try:
                 started = time.perf_counter()
-                decoded = await self.fields.decode(value or b"", reads)
+                decoded = await self.fields.decode(value or b"", None if self.validate else reads)
                 self.decoding.add(time.time(), [(time.perf_counter() - started) * 1000.0])
                 return decoded
             except (RegistryUnavailable, httpx.TransportError) as exc:
