@@ -25,7 +25,6 @@ Status: ``/objects/`` and ``/objects/status.json`` on ``objects_web_port``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from typing import Any
@@ -37,6 +36,7 @@ from brokerapp.domain.history import merge_history, object_statistics
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app, lazy_app
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages
+from brokerapp.wire import records
 from tables.objects import object_history_table
 
 __all__ = ["build", "parse_update"]
@@ -61,7 +61,7 @@ def parse_update(value: bytes | None) -> tuple[str, list[dict], dict]:
         If the value is not a CandidateUpdate of an object.
     """
     try:
-        update = json.loads(value or b"")
+        update = records.loads(value or b"")
         object_id = update["object_id"]
         detections = [update["candidate"], *update.get("previous", ())]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

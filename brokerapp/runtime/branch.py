@@ -28,7 +28,6 @@ agents' input topics, the consumer's high watermark minus the next offset to rea
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import Counter
@@ -50,6 +49,7 @@ from brokerapp.runtime.batch import BatchLoop, Handler, Outbox, Output, Record
 from brokerapp.runtime.latency import LatencyWindow
 from brokerapp.runtime.statuspage import render
 from brokerapp.runtime.topic_config import alerts_topic_config
+from brokerapp.wire import records
 from brokerapp.wire.codecs import (
     CONFLUENT_HEADER_SIZE,
     ConfluentCodec,
@@ -458,7 +458,7 @@ class BranchRuntime:
         out.add(
             name,
             key,
-            json.dumps(value, default=str).encode(),
+            records.dumps(value),
             list(record.headers or ()),
             float(record.timestamp),
         )
@@ -601,7 +601,7 @@ class BranchRuntime:
     ) -> None:
         """Send a new record as JSON to output topic ``name`` (headers of the input kept)."""
         message = event.message
-        value = json.dumps(record, default=str).encode()
+        value = records.dumps(record)
         headers = list(_headers(message.headers))
         await self.send(name, key, value, headers, message.timestamp * 1000.0)
 

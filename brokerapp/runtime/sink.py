@@ -35,7 +35,6 @@ Status: ``/<store>-sink/`` and ``/<store>-sink/status.json``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +64,7 @@ from brokerapp.runtime.backoff import backoff_delay
 from brokerapp.runtime.batch import Outbox, Record
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 from brokerapp.runtime.latency import LatencyWindow
+from brokerapp.wire import records
 from brokerapp.wire.headers import ORIGIN_TIMESTAMP
 
 __all__ = [
@@ -136,7 +136,7 @@ def rows_of(table: SinkTable, value: bytes | None) -> list[dict]:
         If the value is not JSON or not a record of the table.
     """
     try:
-        record = json.loads(value or b"")
+        record = records.loads(value or b"")
     except ValueError as exc:
         raise CandidateError(f"not JSON: {exc}") from exc
     if not isinstance(record, Mapping):
