@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a graceful stop waits for the batch in hand to be sent and committed.
 STOP_GRACE_SECONDS = 30.0
+#: Longest wait (s) for the consumer's position of one partition between two fetches.
+POSITION_WAIT_SECONDS = 0.5
 
 
 class Record(Protocol):
@@ -288,9 +290,15 @@ class BatchLoop(Service):
         assert consumer is not None
         for tp in assigned:
             try:
-                self.next_offsets[tp] = await consumer.position(tp)
+                # A partition still resetting its position is left for the next round: the
+                # lock is held, and a rebalance waits for it.
+                self.next_offsets[tp] = await asyncio.wait_for(
+                    consumer.position(tp), POSITION_WAIT_SECONDS
+                )
             except IllegalStateError:  # revoked meanwhile
                 self.next_offsets.pop(tp, None)
+            except TimeoutError:
+                continue
 
     async def handle(self, records: list[Any]) -> None:
         """Process one batch, send its outputs and commit its offsets (see the docstring).

@@ -378,8 +378,9 @@ class Services(Supervisor):
             cmd = kafka_java(FORMAT_HEAP, self.lib / "kafka") + [
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                # One argument: a cluster ID may start with "-" (base64url), which would
+                # otherwise be read as an option.
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(node.cwd / "server.properties"),
                 "--ignore-formatted",
