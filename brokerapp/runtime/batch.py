@@ -22,6 +22,11 @@ Per-object order holds: a partition's messages are handled in offset order, outp
 that order, batches one after the other. The loop reads with ``read_committed`` so it never
 acts on outputs of an aborted transaction upstream of it.
 
+A send that fails (a broker lost, a leader not yet moved) sends the whole batch again after
+a backoff (``gateway_retry_backoff`` doubling to ``gateway_retry_backoff_max``), committing
+nothing meanwhile: the transaction is aborted, or, without transactions, the outputs already
+written are written again (at least once); ``send_failures`` counts them.
+
 On a rebalance the batch in hand is finished (sent and committed) before partitions are given
 up; records of a partition revoked meanwhile are dropped (the new owner reads them).
 """
@@ -36,10 +41,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaError, ProducerFenced
 from mode import Service
 
 from brokerapp.model.settings import Settings
+from brokerapp.runtime.backoff import backoff_delay
 
 __all__ = ["BatchLoop", "Handler", "Output", "Outbox", "Record"]
 
@@ -192,6 +198,7 @@ class BatchLoop(Service):
         self.batches = 0
         self.transactions = 0
         self.commit_ms_total = 0.0
+        self.send_failures = 0
 
     @property
     def transactional_id(self) -> str:
@@ -318,10 +325,34 @@ class BatchLoop(Service):
         for tp in offsets:  # past any transaction marker the fetch stepped over
             offsets[tp] = max(offsets[tp], await consumer.position(tp))
         started = time.perf_counter()
-        if self.transactional:
-            await self._send_transaction(outbox, offsets)
-        else:
-            await self._send_then_commit(outbox, offsets)
+        attempt = 0
+        while True:
+            try:
+                if self.transactional:
+                    await self._send_transaction(outbox, offsets)
+                else:
+                    await self._send_then_commit(outbox, offsets)
+                break
+            except KafkaError as exc:
+                # E.g. a broker lost and its partitions' leaders not yet moved: the whole batch
+                # again (an aborted transaction, or at least once), after a backoff.
+                if isinstance(exc, ProducerFenced):
+                    raise  # another worker with this transactional ID took over
+                attempt += 1
+                self.send_failures += 1
+                delay = backoff_delay(
+                    attempt,
+                    self.settings.gateway_retry_backoff,
+                    self.settings.gateway_retry_backoff_max,
+                )
+                logger.warning(
+                    "%s: sending a batch of %d failed (%r); again in %.1f s",
+                    self.group_id,
+                    len(outbox),
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
         self.commit_ms_total += (time.perf_counter() - started) * 1000.0
         self.batches += 1
         self.next_offsets.update(offsets)
@@ -404,6 +435,7 @@ class BatchLoop(Service):
             "transactional_id": self.transactional_id if self.transactional else None,
             "batches": self.batches,
             "transactions": self.transactions,
+            "send_failures": self.send_failures,
             "send_commit_ms_mean": (
                 round(self.commit_ms_total / self.batches, 3) if self.batches else None
             ),
