@@ -1,7 +1,8 @@
 """The cutouts topic: each alert's image cutouts kept once, in a compacted topic keyed by alert ID.
 
 When internal streams carry lean alerts (``Settings.lean_streams``), whoever strips the
-cutouts (:class:`~brokerapp.wire.lean.CutoutStripper`) writes them here once:
+cutouts (:class:`~brokerapp.wire.lean.CutoutStripper`) writes them here once (an alert with
+no stamp at all, such as a simulated one, has no record here):
 
 * key: the alert ID as decimal UTF-8 (:func:`cutouts_key`), e.g. ``b"739260766315010006"``;
 * value: a cutouts record, a bare Avro body of :data:`~brokerapp.wire.lean.CUTOUTS_SCHEMA`

@@ -384,9 +384,10 @@ class BranchRuntime:
     async def strip(self, record: Record, schema_id: int, alert: Alert, out: Outbox) -> Record:
         """Take the cutouts out of an alert: its lean record, the cutouts sent once.
 
-        The cutouts go to ``cutouts_topic`` keyed by alert ID (:mod:`brokerapp.wire.lean`);
-        the returned record carries the lean bytes (same schema and ID, each cutout null)
-        for every output, and the original bytes for a dead letter.
+        The cutouts go to ``cutouts_topic`` keyed by alert ID (:mod:`brokerapp.wire.lean`),
+        unless the alert has no stamp at all (nothing is sent for it then). The returned
+        record carries the lean bytes (same schema and ID, each cutout null) for every output,
+        and the original bytes for a dead letter.
 
         Raises
         ------
@@ -397,12 +398,14 @@ class BranchRuntime:
         stripper = self.strippers.for_schema(schema)
         lean, values = stripper.strip(record.value or b"", CONFLUENT_HEADER_SIZE)
         alert_id = int(alert.view.alert_id)
-        out.add(
-            self.settings.cutouts_topic,
-            cutouts_key(alert_id),
-            encode_cutouts(stripper.cutouts(values, alert_id)),
-            list(record.headers or ()),
-        )
+        cutouts = stripper.cutouts(values, alert_id)
+        if any(image is not None for image in cutouts.images.values()):
+            out.add(
+                self.settings.cutouts_topic,
+                cutouts_key(alert_id),
+                encode_cutouts(cutouts),
+                list(record.headers or ()),
+            )
         return LeanRecord(
             record.topic,
             record.partition,

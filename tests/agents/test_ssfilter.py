@@ -127,3 +127,18 @@ async def test_lean_streams_carry_each_alert_without_its_cutouts_which_are_kept_
             kind = kinds.get(name, "difference")
             assert kept[kind] == raw, (sample.path.name, name)
     assert sent.created["cutouts"]["config"]["cleanup.policy"] == "compact,delete"
+
+
+async def test_an_alert_without_any_stamp_sends_no_cutouts_record(settings, registry):
+    app = build(settings)
+    sent = prepare(app)
+    stamped, bare = samples("ztf")[0], samples("lsst")[0]
+    record = dict(bare.record)
+    for name in CUTOUT_FIELDS["lsst"]:
+        record[name] = None  # a simulated alert: no stamps at all
+    async with run_agent(app, "process") as feed:
+        await feed.put(registry.frame(bare.schema, record), key=object_key(bare))
+        await feed.put(registry.frame_sample(stamped), key=object_key(stamped))
+
+    assert len(sent.on("alerts-solar") + sent.on("alerts-nonsolar")) == 2
+    assert [m.key for m in sent.on("cutouts")] == [str(stamped.record["candid"]).encode()]
