@@ -15,6 +15,9 @@ batched
 rewrite
     the batched candidates again: every row already stored (a replay; upserts).
 
+Then, for Cassandra, the cost per row on the node and in the client of one INSERT per request
+(``cassandra_batch_rows`` 1) and of the UNLOGGED batches the sinks send (the setting's value).
+
 Needs ``brokerapp services up --databases``. Works in its own database and keyspace
 (``bench_sinks``, created through root's unix socket and dropped at the end). Prints, and
 asserts nothing.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import time
 
@@ -89,6 +93,43 @@ async def timed(store, table: str, rows: list[dict], batch: int) -> float:
     return len(rows) / (time.perf_counter() - started)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process has used."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cassandra_cost(settings, pid: int, args) -> None:
+    """Cassandra: one INSERT per request against UNLOGGED batches, in the same run.
+
+    CPU per row of the Cassandra node (from /proc) and of this client process, so the figures
+    hold on a busy machine; the candidates are one per object (a new detection each, as the
+    sinks write them), the layout where batching can only pack different partitions.
+    """
+    print(f"cassandra cost per row, {args.rows} candidates one per object, batch {args.batch}")
+    print("  cassandra_batch_rows   rows/s   node us/row  client us/row")
+    for offset, per_request in enumerate((1, settings.cassandra_batch_rows)):
+        store = await open_store(
+            settings.model_copy(update={"cassandra_batch_rows": per_request}), "cassandra"
+        )
+        try:
+            await store.migrate()
+            rows = candidate_rows(args.rows, random.Random(2))
+            for i, row in enumerate(rows):
+                row["candidate_id"] += (offset + 1) * 10**7
+                row["object_id"] = f"ZTF25cost{offset}{i:07d}"
+            node, client = _cpu_seconds(pid), time.process_time()
+            rate = await timed(store, "candidates", rows, args.batch)
+            node, client = _cpu_seconds(pid) - node, time.process_time() - client
+            print(
+                f"  {per_request:20d} {rate:8.0f} {1e6 * node / len(rows):13.1f} "
+                f"{1e6 * client / len(rows):14.1f}"
+            )
+        finally:
+            await store.close()
+
+
 async def bench(settings, kind: str, args) -> None:
     store = await open_store(settings, kind)
     try:
@@ -131,6 +172,9 @@ def main() -> None:
     try:
         for kind in ("mariadb", "cassandra"):
             asyncio.run(bench(settings, kind, args))
+        pid = services.pid("cassandra")
+        if pid is not None:
+            asyncio.run(cassandra_cost(settings, pid, args))
     finally:
         with root.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {sql_name(NAME)}")

@@ -332,6 +332,36 @@ async def test_a_large_batch_and_paged_reads(store):
     assert one == _ordered("candidates", [r for r in rows if r["object_id"] == "ZTF000000003"])
 
 
+async def test_rows_larger_than_one_cassandra_batch_may_hold_are_all_stored(isolated):
+    # 60 objects of 6 kB each: 360 kB, beyond the node's batch_size_fail_threshold (64 KiB in
+    # deploy/cassandra/cassandra.yaml), which refuses a batch over it ("Batch too large").
+    opened = await open_store(isolated.model_copy(update={"cassandra_batch_rows": 50}), "cassandra")
+    try:
+        await opened.migrate()
+        rows = [
+            {
+                "object_id": f"ZTF{i:09d}",
+                "survey": "ztf",
+                "n_detections": i + 1,
+                "first_mjd": 60000.0,
+                "last_mjd": 60000.0 + i,
+                "latest_candidate_id": i,
+                "latest_band": None,
+                "latest_mag": None,
+                "ra_mean": None,
+                "decl_mean": None,
+                "position_scatter_arcsec": None,
+                "stats": "x" * 6000 + str(i),
+            }
+            for i in range(60)
+        ]
+        await opened.upsert("objects", rows)
+        assert await opened.count("objects") == 60
+        assert await opened.fetch("objects", object_id="ZTF000000059") == [rows[59]]
+    finally:
+        await opened.close()
+
+
 def _unused_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,12 +4,15 @@ Requests go out with the driver's ``execute_async``; its callbacks, on the drive
 threads, resolve asyncio futures through ``call_soon_threadsafe`` (:class:`_Pages`, one future
 per result page), so the event loop never waits on a driver call; connecting, preparing and
 shutting down, which block, run in a thread. Statements are prepared once and bound
-(:mod:`brokerapp.adapters.dbschema`). An upsert is one prepared ``INSERT`` per row, all in
-flight at once (at most ``sink_concurrency``), no batches. A None is written as a null (a
-cell tombstone), not left unset, so that a replaced row loses values it no longer has, as in
-MariaDB. The driver connects to ``cassandra_contact_points``, balances over the nodes of
-``cassandra_local_datacenter`` (token-aware) at LOCAL_QUORUM, and logs in with
-``cassandra_user`` when that is set.
+(:mod:`brokerapp.adapters.dbschema`). An upsert binds one prepared ``INSERT`` per row and
+sends them as UNLOGGED batches of rows that share their first replica (at most
+``cassandra_batch_rows`` rows and ``cassandra_batch_bytes`` bytes of values each), all in
+flight at once (at most ``sink_concurrency``): one request per batch instead of one per row.
+Unlogged batches are not atomic across partitions, which an upsert does not need. A None
+is written as a null (a cell tombstone), not left unset, so that a replaced row loses values
+it no longer has, as in MariaDB. The driver connects to ``cassandra_contact_points``,
+balances over the nodes of ``cassandra_local_datacenter`` (token-aware) at LOCAL_QUORUM,
+and logs in with ``cassandra_user`` when that is set.
 """
 
 from __future__ import annotations
@@ -245,10 +248,15 @@ class CassandraStore(Store):
         return cls(settings, cluster, session, timeout)
 
     async def _execute(
-        self, statement: Any, params: Sequence | None = None, *, timeout: float | None = None
+        self,
+        statement: Any,
+        params: Sequence | None = None,
+        *,
+        timeout: float | None = None,
+        what: str | None = None,
     ) -> list:
         """Run one statement (every page of its result), mapping driver errors."""
-        what = _describe(statement)
+        what = what or _describe(statement)
         async with self._inflight:
             try:
                 response_future = self._session.execute_async(
@@ -334,7 +342,7 @@ class CassandraStore(Store):
         return max(await self._applied(), default=0)
 
     async def upsert(self, table: str, rows: Sequence[Mapping[str, object]]) -> None:
-        """Write one batch of rows: concurrent prepared inserts (no batches).
+        """Write one batch of rows: concurrent UNLOGGED batches of prepared inserts.
 
         Every row is checked and bound before anything is sent, so a row the driver cannot
         encode rejects the whole batch unwritten. A server-side refusal or an outage may
@@ -366,13 +374,48 @@ class CassandraStore(Store):
             except (TypeError, ValueError, AttributeError, OverflowError, struct.error) as exc:
                 raise StoreRejected(f"Cassandra client refused {table} row {i}: {exc}") from exc
         results = await asyncio.gather(
-            *(self._execute(statement) for statement in bound), return_exceptions=True
+            *(
+                self._execute(statement, what=f"{_describe(insert)} batch")
+                for statement in self._batches(bound)
+            ),
+            return_exceptions=True,
         )
         errors = [r for r in results if isinstance(r, BaseException)]
         for kind in (StoreUnavailable, StoreRejected, BaseException):
             for error in errors:
                 if isinstance(error, kind):
                     raise error
+
+    def _batches(self, bound: list[Any]) -> list[Any]:
+        """Pack bound inserts into UNLOGGED batches, each of rows with the same first replica.
+
+        Rows of one replica keep their order. With ``cassandra_batch_rows`` 1 the statements
+        are returned as they are.
+        """
+        from cassandra.query import BatchStatement, BatchType
+
+        most_rows, most_bytes = (
+            self.settings.cassandra_batch_rows,
+            self.settings.cassandra_batch_bytes,
+        )
+        if most_rows == 1 or len(bound) == 1:
+            return bound
+        metadata = self._cluster.metadata
+        by_replica: dict[Any, list[Any]] = {}
+        for statement in bound:
+            replicas = metadata.get_replicas(self.keyspace, statement.routing_key)
+            by_replica.setdefault(replicas[0] if replicas else None, []).append(statement)
+        batches: list[Any] = []
+        for statements in by_replica.values():
+            batch, rows, size = None, 0, 0
+            for statement in statements:
+                length = sum(len(v) for v in statement.values if isinstance(v, bytes))
+                if batch is None or rows >= most_rows or (rows and size + length > most_bytes):
+                    batch, rows, size = BatchStatement(batch_type=BatchType.UNLOGGED), 0, 0
+                    batches.append(batch)
+                batch.add(statement)
+                rows, size = rows + 1, size + length
+        return batches
 
     async def _select(self, tbl: Table, where: tuple[str, ...], values: tuple) -> list[dict]:
         statement = await self._prepare(dbschema.cassandra_select(tbl, self.keyspace, where))
