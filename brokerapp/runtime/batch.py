@@ -12,11 +12,12 @@ the lifecycle, the web view and the status pages), as the gateway's mirror does:
 2. the branch's handler turns the batch into an :class:`Outbox` of outputs (forwarded bytes,
    new JSON records, dead letters), in input order per partition;
 3. the outputs are sent and the batch's next offsets committed. With ``branch_transactions``
-   (the default) both go in one Kafka transaction (``transactional_id`` ``<app id>-<instance>``,
-   so a restarted worker fences its killed predecessor and aborts what it left open): a reader
-   with ``isolation_level=read_committed`` sees every output exactly once, even after
-   ``kill -9``. Without, every send is acknowledged (``acks=all``, idempotent producer) before
-   the offsets are committed: at least once, a crash repeating at most one batch.
+   (off by default, see that setting) both go in one Kafka transaction (``transactional_id``
+   ``<app id>-<instance>``, so a restarted worker fences its killed predecessor and aborts
+   what it left open): a reader with ``isolation_level=read_committed`` sees every output
+   exactly once, even after ``kill -9``. Without, every send is acknowledged (``acks=all``,
+   idempotent producer) before the offsets are committed: at least once, a crash repeating
+   at most one batch.
 
 Per-object order holds: a partition's messages are handled in offset order, outputs sent in
 that order, batches one after the other. The loop reads with ``read_committed`` so it never
