@@ -48,7 +48,7 @@ import fastavro
 from brokerapp.model.profiles import CUTOUT_KINDS, PROFILES, SurveyProfile
 from brokerapp.wire.avrokey.graph import AvroType, KeyPathError, schema_graph
 from brokerapp.wire.avrokey.ops import MalformedError, Op, skip_sequence, value_reader
-from brokerapp.wire.avrokey.reader import _Compiler
+from brokerapp.wire.avrokey.reader import StepCompiler
 from brokerapp.wire.codecs.errors import AVRO_ERRORS, DecodeError, EncodeError, describe
 from brokerapp.wire.codecs.schemas import ParsedSchema
 
@@ -246,7 +246,7 @@ class CutoutStripper:
         self._run = self._compile(root, positions) if positions else None
 
     def _compile(self, root: AvroType, positions: list[int]) -> Callable[..., Any]:
-        compiler = _Compiler()
+        compiler = StepCompiler()
         fields = root.fields
         first = positions[0]
         prefix = skip_sequence([compiler.skipper(child) for _n, child in fields[:first]]).fast()

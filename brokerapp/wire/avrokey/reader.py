@@ -47,7 +47,7 @@ from brokerapp.wire.avrokey.ops import (
 from brokerapp.wire.codecs.errors import DecodeError
 from brokerapp.wire.codecs.schemas import ParsedSchema
 
-__all__ = ["KeyReader"]
+__all__ = ["KeyReader", "StepCompiler"]
 
 _ABSENT = object()
 
@@ -96,8 +96,12 @@ def _finish(steps: Iterable[Skip | Op]) -> list[Op]:
     return ops
 
 
-class _Compiler:
-    """Turns a :class:`AvroType` graph and a :data:`Trie` into a flat tuple of steps."""
+class StepCompiler:
+    """Turns a :class:`AvroType` graph and a :data:`Trie` into a flat tuple of steps.
+
+    Public for the other readers of the wire layer (:mod:`brokerapp.wire.lean` compiles its
+    cutout stripper with it); one compiler caches the skip step of each type it has seen.
+    """
 
     def __init__(self) -> None:
         self._skippers: dict[AvroType, Skip] = {}
@@ -248,7 +252,7 @@ class KeyReader:
             if not has_path(root, path):
                 raise KeyPathError(f"schema {self.name} has no field {explain_path(root, path)}")
         trie = _trie((path, slot) for slot, path in enumerate(self.paths))
-        compiler = _Compiler()
+        compiler = StepCompiler()
         if root.kind == "record":
             steps = compiler.record(root, trie, False, "")
         else:
