@@ -113,7 +113,7 @@ class Ledger:
     def emails(self, state: str) -> list[sqlite3.Row]:
         """Return the queued emails in ``state``, oldest first."""
         return self.db.execute(
-            "SELECT * FROM email_queue WHERE state = ? ORDER BY created, notice", (state,)
+            "SELECT * FROM email_queue WHERE state = ? ORDER BY created, rowid", (state,)
         ).fetchall()
 
     def sent_times(self, to_addr: str, since: float) -> list[float]:
@@ -199,7 +199,7 @@ class Ledger:
         """Return up to ``limit`` webhooks due for an attempt, oldest first."""
         return self.db.execute(
             "SELECT * FROM webhook_queue WHERE state = 'new' AND next_at <= ? "
-            "ORDER BY next_at, created LIMIT ?",
+            "ORDER BY next_at, created, rowid LIMIT ?",
             (now, limit),
         ).fetchall()
 
