@@ -211,3 +211,45 @@ async def test_an_unsubscribed_recipient_gets_nothing_more(tmp_path, smtp):
     await EmailSender(settings, ledger, subs).work(T0 + 1)
     assert smtp.messages == []
     assert [r["state"] for r in ledger.emails("dropped")] == ["dropped"]
+
+
+@pytest.mark.usefixtures("services")
+async def test_the_email_worker_unsubscribe_link_works_and_a_forged_one_does_not(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from brokerapp.domain.notify.email import unsubscribe_url
+
+    from .workers import WorkerRun
+
+    run = WorkerRun(
+        tmp_path, module="agents.email_notify", path="email", port_setting="BROKER_EMAIL_WEB_PORT"
+    )
+    run.env_overrides.update(
+        {
+            "BROKER_ANNOTATED_ALERTS_TOPIC": f"{run.prefix}-annotated-alerts",
+            "BROKER_ANNOTATIONS_TOPIC": f"{run.prefix}-annotations",
+            "BROKER_NOTIFY_STATE_DIR": str(tmp_path / "notify"),
+            "BROKER_EMAIL_UNSUBSCRIBE_SECRET": "worker-key",
+            "BROKER_EMAIL_PUBLIC_URL": f"http://127.0.0.1:{run.port}",
+        }
+    )
+    settings = load_settings(
+        email_unsubscribe_secret="worker-key", email_public_url=f"http://127.0.0.1:{run.port}"
+    )
+    from brokerapp.runtime.notify import message_settings
+
+    link = unsubscribe_url(message_settings(settings), "alice-wl1")
+    forged = link.replace("alice-wl1", "bob-wl1")
+    try:
+        run.start()
+        with urllib.request.urlopen(link, timeout=10) as response:
+            assert response.status == 200 and b"Unsubscribed: alice-wl1" in response.read()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=10)
+        assert refused.value.code == 403
+        status = run.status()
+    finally:
+        run.stop()
+    assert status["unsubscribed"] == 1
+    assert Ledger(tmp_path / "notify" / "email.sqlite").unsubscribed() == {"alice-wl1"}
