@@ -509,6 +509,114 @@ class Settings(BaseSettings):
         "no alert with cutouts and gave 2x (whole) to 4x (lean) fewer alerts/s. At most "
         "`max_message_bytes`.",
     )
+    # -- Notifications: VOEvent over VTP, email, webhooks (issue 16 items 2-4). Read by
+    # agents/voevent.py, agents/email_notify.py, agents/webhooks.py and brokerapp/runtime/notify.py.
+    voevents_topic: str = Field(
+        "voevents", description="Topic of the VOEvent 2.0 packets (XML bytes, keyed by object)."
+    )
+    voevent_web_port: int = Field(6085, description="Port of the voevent worker's web view.")
+    email_web_port: int = Field(
+        6086, description="Port of the email worker's web view (status, unsubscribe links)."
+    )
+    webhooks_web_port: int = Field(6087, description="Port of the webhooks worker's web view.")
+    notify_state_dir: Path | None = Field(
+        None,
+        description="Folder of the notifiers' delivery ledgers (SQLite, one per worker: what "
+        "is queued, sent, held for a digest, retried or dead-lettered); default "
+        "`<home>/notify`. Keep it on a persistent disk: a restart reads it back.",
+    )
+    notify_subscriptions: Path = Field(
+        Path("deploy/notify/subscriptions.toml"),
+        description="TOML file of the email and webhook subscriptions (per watchlist ID or "
+        "annotation source); re-read when it changes.",
+    )
+    notify_poll_seconds: float = Field(
+        1.0, gt=0, description="How often (s) the email and webhook senders look for work."
+    )
+    notify_retry_backoff: float = Field(
+        1.0, gt=0, description="First delay (s) before a failed email or webhook is retried."
+    )
+    notify_retry_backoff_max: float = Field(
+        300.0, gt=0, description="Longest delay (s) between retries of an email or webhook."
+    )
+    alert_url_template: str = Field(
+        "http://127.0.0.1:6060/alerts/{survey}/{alert_id}",
+        description="Link back to an alert in VOEvents, emails and webhooks (`{survey}`, "
+        "`{alert_id}` and `{object_id}` are filled in).",
+    )
+    voevent_authority: str = Field(
+        "broker.example.org",
+        description="IVOA authority of the VOEvent IVORNs: "
+        "`ivo://<authority>/<voevent_stream>#<kind>-<alert ID>`.",
+    )
+    voevent_stream: str = Field("alerts", description="Stream part of the VOEvent IVORNs.")
+    voevent_author: str = Field(
+        "Alert broker", description="Author shortName in each VOEvent's Who."
+    )
+    voevent_contact_email: str = Field(
+        "broker@example.org", description="Author contactEmail in each VOEvent's Who."
+    )
+    vtp_host: str = Field(
+        "127.0.0.1", description="Address the VOEvent Transport Protocol broadcaster binds."
+    )
+    vtp_port: int = Field(
+        8099, description="TCP port of the VTP broadcaster subscribers connect to."
+    )
+    vtp_iamalive_seconds: float = Field(
+        60.0, gt=0, description="Interval (s) of the VTP iamalive sent to each subscriber."
+    )
+    vtp_ack_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long (s) a VTP subscriber may take to acknowledge an event, or "
+        "answer an iamalive, before it is disconnected.",
+    )
+    smtp_host: str = Field("127.0.0.1", description="SMTP server host for the emails.")
+    smtp_port: int = Field(8025, description="SMTP server port.")
+    smtp_starttls: bool = Field(
+        False, description="Upgrade the SMTP connection with STARTTLS (required if true)."
+    )
+    smtp_tls_ca_file: Path | None = Field(
+        None, description="CA bundle verifying the SMTP server's certificate (default: system)."
+    )
+    smtp_user: str = Field("", description="SMTP AUTH user name (empty: no authentication).")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP AUTH password.")
+    smtp_timeout_seconds: float = Field(10.0, gt=0, description="SMTP connect/command timeout.")
+    email_from: str = Field("broker@localhost", description="From address of the emails.")
+    email_digest_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Digest period (s): at most one digest per subscription per period, sent "
+        "after the period ends, with what the period held back.",
+    )
+    email_rate_limit: int = Field(
+        20,
+        ge=0,
+        description="Per-alert emails a recipient gets per `email_rate_window_seconds`; "
+        "alerts beyond it are held back and folded into the next digest.",
+    )
+    email_rate_window_seconds: float = Field(
+        3600.0, gt=0, description="Window (s) of the per-recipient rate limit."
+    )
+    email_digest_plots: int = Field(
+        5, ge=0, description="Most light-curve images (distinct objects) in one digest."
+    )
+    email_public_url: str = Field(
+        "http://127.0.0.1:6086",
+        description="Base URL of the email worker's web view, as recipients reach it (the "
+        "unsubscribe links point there).",
+    )
+    email_unsubscribe_secret: SecretStr = Field(
+        SecretStr("change-me"),
+        description="Key of the HMAC that signs unsubscribe links (set it in deploy).",
+    )
+    webhook_retry_attempts: int = Field(
+        6, ge=1, description="Attempts per webhook before it is dead-lettered."
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one POST (s).")
+    webhook_ca_file: Path | None = Field(
+        None, description="CA bundle verifying subscribers' HTTPS certificates (default: system)."
+    )
 
     @property
     def data_dir(self) -> Path:
@@ -519,6 +627,11 @@ class Settings(BaseSettings):
     def faust_dir(self) -> Path:
         """Absolute folder of the workers' table stores."""
         return (self.state_dir or self.home / "faust").resolve()
+
+    @property
+    def notify_dir(self) -> Path:
+        """Absolute folder of the notifiers' delivery ledgers."""
+        return (self.notify_state_dir or self.home / "notify").resolve()
 
     def kafka_port(self) -> int:
         """Port of broker 1 of the local cluster, from the first bootstrap address."""

@@ -14,7 +14,8 @@
 ``/metrics``
     Prometheus text format (``broker_up``, ``broker_received_total``, ``broker_sent_total``,
     ``broker_deadlettered_total``, ``broker_lag``, ``broker_latency_ms{quantile=...}``,
-    ``broker_store_available``), one series per worker.
+    ``broker_store_available``; for the notifiers ``broker_failures_total``,
+    ``broker_written_bytes_total``, ``broker_oldest_unwritten_seconds``), one series per worker.
 
 What the numbers are, by kind of worker:
 
@@ -25,7 +26,11 @@ What the numbers are, by kind of worker:
   output);
 - sinks: messages read, rows written (as "sent"), their rate of messages stored, the
   latency of the worst table (highest p99: input append time to write confirmed), and
-  ``store_available`` (false is shown as a warning, with the last error).
+  ``store_available`` (false is shown as a warning, with the last error);
+- notifiers (voevent, email, webhooks, slow branches): annotated alerts read, packets,
+  emails or POSTs written (as "sent"), the backlog (as "lag": not yet read for voevent,
+  queued and unsent for email and webhooks), failed deliveries, bytes written, and the age
+  of the oldest notification not yet written.
 
 Workers are asked concurrently with a short timeout, so a stopped worker shows as down
 without delaying the page. :func:`summarise` turns one worker's status into a row and is
@@ -63,6 +68,9 @@ def workers(settings: Settings) -> dict[str, tuple[int, str]]:
         "objects": (settings.objects_web_port, "objects"),
         "mariadb-sink": (settings.mariadb_sink_web_port, "mariadb-sink"),
         "cassandra-sink": (settings.cassandra_sink_web_port, "cassandra-sink"),
+        "voevent": (settings.voevent_web_port, "voevent"),
+        "email": (settings.email_web_port, "email"),
+        "webhooks": (settings.webhooks_web_port, "webhooks"),
     }
 
 
@@ -98,9 +106,27 @@ def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str
         "store": None,
         "store_available": None,
         "store_error": None,
+        "failures": None,
+        "bytes": None,
+        "oldest_s": None,
         "url": url,
     }
     if status is None:
+        return row
+    if "notifier" in status:  # a slow branch: notifications written, not alerts forwarded
+        latency = status.get("end_to_end") or {}
+        row.update(
+            received=status.get("received"),
+            sent=status.get("written"),
+            lag=status.get("backlog"),
+            failures=status.get("failures"),
+            bytes=status.get("bytes"),
+            oldest_s=status.get("oldest_unsent_age_s"),
+            rate=latency.get("rate"),
+            p50_ms=latency.get("p50_ms"),
+            p99_ms=latency.get("p99_ms"),
+            deadlettered=status.get("deadlettered"),
+        )
         return row
     if "mirrored" in status:  # the gateway
         latency = status.get("last_minute") or {}
@@ -168,7 +194,7 @@ def _cell(value: Any) -> str:
 def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
     """Return the overview page for the rows of :func:`summarise`."""
     columns = ["worker", "up", "received", "sent", "rate", "lag", "p50_ms", "p99_ms"]
-    columns += ["deadlettered", "store"]
+    columns += ["deadlettered", "failures", "bytes", "oldest_s", "store"]
     head = "".join(f"<th>{c}</th>" for c in columns)
     body = []
     for row in rows:
@@ -190,7 +216,8 @@ def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
         "<p>rate: messages per second over the last minute; lag: messages not yet read; "
         "p50/p99: latency in ms (gateway: upstream to local; branches: input to output; "
         "sinks: input to the write confirmed, worst table). For the sinks, sent is rows "
-        "written.</p>"
+        "written; for the notifiers (voevent, email, webhooks) sent is packets, emails or "
+        "POSTs written, lag their backlog, oldest_s the age of the oldest unwritten one.</p>"
         '<p><a href="/metrics">Prometheus metrics</a></p></body></html>'
     )
 
@@ -204,6 +231,9 @@ def metrics_text(rows: list[dict[str, Any]]) -> str:
         ("broker_deadlettered_total", "counter", "messages dead-lettered", "deadlettered"),
         ("broker_lag", "gauge", "messages behind (gateway: not yet committed)", "lag"),
         ("broker_store_available", "gauge", "1 if the sink's store is up", "store_available"),
+        ("broker_failures_total", "counter", "failed deliveries (notifiers)", "failures"),
+        ("broker_written_bytes_total", "counter", "bytes written (notifiers)", "bytes"),
+        ("broker_oldest_unwritten_seconds", "gauge", "age of the oldest unwritten", "oldest_s"),
     ]
     lines = []
     for metric, kind, text, field in series:

@@ -189,3 +189,34 @@ def test_an_unavailable_store_is_a_warning_on_the_page_and_a_zero_in_metrics():
     assert 'broker_store_available{worker="ssfilter"}' not in text
     assert 'broker_sent_total{worker="mariadb-sink"} 3720' in text
     assert 'broker_lag{worker="mariadb-sink"} 7' in text
+
+
+NOTIFIER = {
+    "received": 40,
+    "written": 31,
+    "backlog": 9,
+    "failures": 2,
+    "bytes": 123456,
+    "oldest_unsent_age_s": 12.5,
+    "deadlettered": 1,
+    "notifier": "email",
+    "sent": {"email-deadletter": 1},
+    "end_to_end": {},
+}
+
+
+def test_notifier_rows_show_written_backlog_failures_bytes_and_the_oldest_unwritten():
+    row = summarise("email", "u", NOTIFIER)
+    assert (row["received"], row["sent"], row["lag"]) == (40, 31, 9)
+    assert (row["failures"], row["bytes"], row["oldest_s"]) == (2, 123456, 12.5)
+    page = render_overview([row])
+    assert '<td class="failures">2</td>' in page and '<td class="oldest_s">12.5</td>' in page
+    text = metrics_text([row])
+    assert 'broker_failures_total{worker="email"} 2' in text
+    assert 'broker_oldest_unwritten_seconds{worker="email"} 12.5' in text
+    listed = workers(Settings(voevent_web_port=7101, email_web_port=7102, webhooks_web_port=7103))
+    assert [listed[n] for n in ("voevent", "email", "webhooks")] == [
+        (7101, "voevent"),
+        (7102, "email"),
+        (7103, "webhooks"),
+    ]

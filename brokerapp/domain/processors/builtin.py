@@ -209,6 +209,9 @@ class EmitAnnotations(AlertProcessor):
         Output stream (default ``annotations``).
     always : bool
         Emit even when no processor annotated the alert (default False).
+    position : bool
+        Add the alert's ``ra``, ``dec`` [deg] and ``mjd`` to the record (default False), for
+        the notifiers (a VOEvent needs the position).
     **options
         Anything else is a :class:`ChainConfigError`.
     """
@@ -216,10 +219,20 @@ class EmitAnnotations(AlertProcessor):
     name = "emit_annotations"
     reads = frozenset({"survey", "alert_id", "object_id"})
 
-    def __init__(self, *, stream: str = "annotations", always: bool = False, **options: Any):
+    def __init__(
+        self,
+        *,
+        stream: str = "annotations",
+        always: bool = False,
+        position: bool = False,
+        **options: Any,
+    ):
         super().__init__(**options)
         self.stream = string_option(self.name, "stream", stream)
         self.always = flag_option(self.name, "always", always)
+        self.position = flag_option(self.name, "position", position)
+        if self.position:
+            self.reads = self.reads | {"ra", "dec", "mjd"}
 
     def process(self, alert: Alert) -> Pass | Emit:
         """Emit the annotations record, or pass when there is nothing to emit.
@@ -244,6 +257,8 @@ class EmitAnnotations(AlertProcessor):
             "object_id": view.object_id,
             "annotations": annotations,
         }
+        if self.position:
+            record.update(ra=view.ra, dec=view.dec, mjd=view.mjd)
         return Emit(self.stream, [record])
 
 
