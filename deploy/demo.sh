@@ -86,4 +86,6 @@ echo "== the object with the longest light curve, from MariaDB, then from Cassan
 $BROKER object "$OBJECT" --store mariadb --plot var/demo/lightcurve.png
 $BROKER object "$OBJECT" --store cassandra
 echo "== light curve plot: var/demo/lightcurve.png"
+echo "== notifications: watchlist, crossmatch, VOEvent over VTP, email, webhooks"
+PYTHON=$PYTHON bash deploy/demo-parts/notify.sh
 echo "== workers stopped; services left running ('make down' stops them)"
