@@ -617,6 +617,40 @@ class Settings(BaseSettings):
     webhook_ca_file: Path | None = Field(
         None, description="CA bundle verifying subscribers' HTTPS certificates (default: system)."
     )
+    # --- archivers ---
+    # Avro backup and Parquet archivers (issue 16 item 1): agents/avro_archive.py,
+    # agents/parquet_archive.py, brokerapp/adapters/archive/.
+    archive_root: str | None = Field(
+        None,
+        description="Root the archivers write under: a local path or any fsspec URL "
+        "(`s3://bucket/prefix`, `memory://x`); default `<home>/archive`. Read it with "
+        "`Settings.archive_url`.",
+    )
+    archive_block_records: int = Field(
+        1000,
+        ge=1,
+        description="Offsets per archive file: the records of partition offsets "
+        "`[k*n, (k+1)*n)` of one survey and night go to one file, so a replay rewrites the "
+        "same file rather than adding one.",
+    )
+    archive_avro_codec: Literal["deflate", "zstandard", "null"] = Field(
+        "zstandard",
+        description="Codec of the Avro backup container files (see bench/bench_archive.py).",
+    )
+    archive_parquet_row_group_rows: int = Field(
+        1000,
+        ge=1,
+        description="Rows per Parquet row group (at most `archive_block_records`, a file's rows).",
+    )
+    archive_parquet_compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
+        "zstd", description="Compression of the Parquet columns."
+    )
+    avro_archive_web_port: int = Field(
+        6088, description="Port of the Avro backup archiver's web view."
+    )
+    parquet_archive_web_port: int = Field(
+        6089, description="Port of the Parquet archiver's web view."
+    )
 
     @property
     def data_dir(self) -> Path:
@@ -627,6 +661,11 @@ class Settings(BaseSettings):
     def faust_dir(self) -> Path:
         """Absolute folder of the workers' table stores."""
         return (self.state_dir or self.home / "faust").resolve()
+
+    @property
+    def archive_url(self) -> str:
+        """Root of the archive files: `archive_root`, or the absolute `<home>/archive`."""
+        return self.archive_root or str((self.home / "archive").resolve())
 
     @property
     def notify_dir(self) -> Path:
