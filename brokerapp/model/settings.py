@@ -651,6 +651,32 @@ class Settings(BaseSettings):
     parquet_archive_web_port: int = Field(
         6089, description="Port of the Parquet archiver's web view."
     )
+    # --- image and light-curve archivers ---
+    # Cutout images and light curves (issue 16 item 1): agents/cutout_archive.py,
+    # agents/lightcurve_archive.py, brokerapp/domain/cutout_images.py and lightcurve_files.py.
+    cutout_archive_web_port: int = Field(
+        6090, description="Port of the cutout image archiver's web view."
+    )
+    lightcurve_archive_web_port: int = Field(
+        6091, description="Port of the light-curve archiver's web view."
+    )
+    cutout_jpeg_quality: int = Field(
+        90, ge=1, le=95, description="JPEG quality of the archived cutout pictures (1-95)."
+    )
+    lightcurve_source_topic: str | None = Field(
+        None,
+        description="What the light-curve archiver reads: each object's whole history, JSON, "
+        "keyed by object ID (JSON string), one record per change. Default (None): the "
+        "objects worker's history changelog, `<app_prefix>-objects-object_history-changelog`; "
+        "see `agents.lightcurve_archive.source_topic`.",
+    )
+    archive_delay_ms: float = Field(
+        0.0,
+        ge=0,
+        description="Extra time (ms) the image and light-curve archivers spend per alert or "
+        "object, asleep (the event loop is free): a way to run a slow archiver, in tests "
+        "and demos, and check that the fast branches do not wait for it.",
+    )
 
     @property
     def data_dir(self) -> Path:
