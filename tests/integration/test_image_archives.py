@@ -257,9 +257,7 @@ async def test_light_curves_follow_the_objects_worker_and_a_replay_changes_none(
     assert tree(root) == files
 
 
-async def test_a_slow_archiver_does_not_hold_back_the_ssfilter(
-    services, settings, tmp_path, runs
-):
+async def test_a_slow_archiver_does_not_hold_back_the_ssfilter(services, settings, tmp_path, runs):
     root = tmp_path / "archive"
     # Small batches, so its backlog is known (committed offsets) while it is behind.
     slow = archiver(
