@@ -123,3 +123,27 @@ async def test_a_failed_write_is_retried_until_it_succeeds(settings, registry):
     assert status["files"]["write_failures"] >= 2 and status["files"]["last_error"]
     assert status["written"] == 9
     assert sum(app.batch_loops["process"].consumer.committed.values()) == 1
+
+
+def test_the_app_is_its_own_group_on_the_alerts_buffer(settings):
+    app = build(settings)
+    assert app.conf.id == "unit-cutout-archive"
+    assert set(app.agents) == set() and set(app.tables) == set()
+    loop = app.batch_loops["process"]
+    assert (loop.group_id, loop.topics) == ("unit-cutout-archive", ["alerts"])
+    assert loop.transactional is False  # its output is files, written before the commit
+    assert app.conf.web_port == settings.cutout_archive_web_port
+
+
+async def test_an_fsspec_root_gets_the_same_files(settings, registry):
+    root = f"memory://images-test-{id(settings)}"
+    settings = settings.model_copy(update={"archive_root": root})
+    app = build(settings)
+    prepare(app)
+    sample = samples("lsst")[0]
+    async with run_agent(app, "process") as feed:
+        await feed.put(registry.frame_sample(sample), key=object_key(sample))
+    folder, names = expected_files(sample)
+    assert set(list_files(root)) == names
+    written = fits.open(io.BytesIO(read_bytes(root, f"{folder}/science.fits")))
+    np.testing.assert_array_equal(written[0].data, raw_pixels(sample, "science"))
