@@ -261,7 +261,7 @@ async def test_a_slow_archiver_does_not_hold_back_the_ssfilter(services, setting
     root = tmp_path / "archive"
     # Small batches, so its backlog is known (committed offsets) while it is behind.
     slow = archiver(
-        tmp_path, "cutout-archive", root, BROKER_ARCHIVE_DELAY_MS="1000", BROKER_BRANCH_BATCH="4"
+        tmp_path, "cutout-archive", root, BROKER_ARCHIVE_DELAY_MS="2000", BROKER_BRANCH_BATCH="4"
     )
     solar, nonsolar = f"{slow.prefix}-alerts-solar", f"{slow.prefix}-alerts-nonsolar"
     ssfilter = worker(
