@@ -645,6 +645,13 @@ class Settings(BaseSettings):
     archive_parquet_compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
         "zstd", description="Compression of the Parquet columns."
     )
+    archive_linger_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Pause (s) of an archiver after a batch smaller than `branch_batch` "
+        "(it is ahead of the stream), so that its next batch rewrites each block file with "
+        "more alerts at once.",
+    )
     avro_archive_web_port: int = Field(
         6088, description="Port of the Avro backup archiver's web view."
     )

@@ -27,11 +27,11 @@ What the numbers are, by kind of worker:
 - sinks: messages read, rows written (as "sent"), their rate of messages stored, the
   latency of the worst table (highest p99: input append time to write confirmed), and
   ``store_available`` (false is shown as a warning, with the last error);
-- notifiers and archivers (voevent, email, webhooks, cutout-archive, lightcurve-archive:
-  the slow branches): records read, packets, emails, POSTs or files written (as "sent"),
-  the backlog (as "lag": not yet read for voevent and the archivers, queued and unsent for
-  email and webhooks), failures, bytes written, and the age of the oldest notification or
-  record not yet written.
+- notifiers and archivers (voevent, email, webhooks, avro-archive, parquet-archive,
+  cutout-archive, lightcurve-archive: slow branches): records read, packets, emails, POSTs
+  or file writes (as "sent"), the backlog (as "lag": not yet read for voevent and the
+  archivers, queued and unsent for email and webhooks), failed deliveries or writes, bytes
+  written, and the age of the oldest notification or record not yet written.
 
 Workers are asked concurrently with a short timeout, so a stopped worker shows as down
 without delaying the page. :func:`summarise` turns one worker's status into a row and is
@@ -72,6 +72,8 @@ def workers(settings: Settings) -> dict[str, tuple[int, str]]:
         "voevent": (settings.voevent_web_port, "voevent"),
         "email": (settings.email_web_port, "email"),
         "webhooks": (settings.webhooks_web_port, "webhooks"),
+        "avro-archive": (settings.avro_archive_web_port, "avro-archive"),
+        "parquet-archive": (settings.parquet_archive_web_port, "parquet-archive"),
         "cutout-archive": (settings.cutout_archive_web_port, "cutout-archive"),
         "lightcurve-archive": (settings.lightcurve_archive_web_port, "lightcurve-archive"),
     }

@@ -37,6 +37,7 @@ __all__ = [
     "list_files",
     "local_path",
     "read_bytes",
+    "stat_token",
     "write_atomic",
 ]
 
@@ -205,6 +206,39 @@ def exists(root: str, relpath: str) -> bool:
         return (local_path(root) / _clean(relpath)).is_file()
     fs, target = _remote(root, relpath)
     return bool(fs.isfile(target))
+
+
+def stat_token(root: str, relpath: str) -> str | None:
+    """Return what identifies the current version of ``root/relpath``, None if absent.
+
+    Locally size, modification time (ns) and inode: a rename puts a new inode in place, so
+    any rewrite changes it. Elsewhere the file system's own ``info`` (size, ETag or
+    modification time, whatever it reports).
+
+    Parameters
+    ----------
+    root : str
+        Archive root.
+    relpath : str
+        Path below the root.
+
+    Returns
+    -------
+    str or None
+        Compare it with an earlier value to learn whether someone rewrote the file.
+    """
+    if is_local(root):
+        try:
+            st = (local_path(root) / _clean(relpath)).stat()
+        except FileNotFoundError:
+            return None
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    fs, target = _remote(root, relpath)
+    try:
+        info = fs.info(target)
+    except FileNotFoundError:
+        return None
+    return repr(sorted((k, str(v)) for k, v in info.items() if k != "name"))
 
 
 def list_files(root: str, prefix: str = "") -> list[str]:
