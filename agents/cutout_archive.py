@@ -8,8 +8,9 @@ archive root (``archive_root``, a local path or any fsspec URL)::
     cutouts/<survey>/<night>/<alert ID>/<science|template|difference>.<fits|png|jpg>
 
 (:func:`brokerapp.domain.cutout_images.cutout_files`: the stamp's FITS with every header
-card, so the WCS where the alert has one; PNG and JPEG scaled by zscale; ``<night>`` the UTC
-date of the detection, YYYYMMDD).
+card, so the WCS where the alert has one; PNG and JPEG scaled by zscale; ``<night>`` the
+survey's observing night of the detection, YYYYMMDD, as the other archivers name theirs:
+:meth:`~brokerapp.model.profiles.SurveyProfile.night`).
 
 Why the buffer and not the compacted ``cutouts`` topic: a cutouts record holds the stamps
 and the alert ID but not the detection time the night comes from, and it exists only with
@@ -90,8 +91,9 @@ def build(settings: Settings) -> faust.App:
                     _schema_id, alert = await runtime.decode_alert(record.value, READS)
                     view = alert.view
                     stamps = alert.profile.cutouts(alert.record_for("has_cutouts"))
+                    night = alert.profile.night(view.mjd)
                     files = await asyncio.to_thread(
-                        cutout_files, view.survey, view.alert_id, view.mjd, stamps, quality
+                        cutout_files, view.survey, view.alert_id, night, stamps, quality
                     )
                 except (
                     DecodeError,

@@ -58,7 +58,8 @@ def bench_cutouts(repeat: int, root: str) -> None:
                 profile = profile_for(record)
                 view = profile.view(record)
                 started = time.perf_counter()
-                files = cutout_files(survey, view.alert_id, view.mjd, profile.cutouts(record))
+                night = profile.night(view.mjd)
+                files = cutout_files(survey, view.alert_id, night, profile.cutouts(record))
                 encoded = time.perf_counter()
                 for relpath, data in files.items():
                     write_atomic(root, relpath, data)

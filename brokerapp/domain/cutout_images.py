@@ -21,9 +21,12 @@ alert's folder :func:`alert_folder` ``cutouts/<survey>/<night>/<alert ID>/``:
     (black). Row 0 of the FITS array is the bottom row of the picture (FITS images start at
     the lower left, pictures at the upper left), as ds9 shows it. JPEG at ``jpeg_quality``.
 
-Names depend only on the alert (survey, the UTC date of its detection time, its ID), and the
-bytes only on the stamps (every encoder here is deterministic), so a replayed alert writes
-the same files with the same bytes.
+``<night>`` is the survey's observing night of the detection
+(:meth:`~brokerapp.model.profiles.SurveyProfile.night`, as the Avro and Parquet archivers
+name theirs: the UTC date for ZTF, Rubin's ``dayObs``, the date at UTC-12h, for LSST).
+Names depend only on the alert (survey, night, ID), and the bytes only on the stamps (every
+encoder here is deterministic), so a replayed alert writes the same files with the same
+bytes.
 
 A stamp that is not a FITS image (not gzip nor FITS, truncated, no 2-D image) raises
 :class:`CutoutError`; the caller dead-letters the alert and writes none of its files.
@@ -37,7 +40,6 @@ import re
 import warnings
 import zlib
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from astropy.io import fits
@@ -50,7 +52,6 @@ __all__ = [
     "CutoutError",
     "alert_folder",
     "cutout_files",
-    "night_of",
     "stamp_fits",
     "stamp_image",
     "stamp_pictures",
@@ -60,7 +61,6 @@ __all__ = [
 FORMATS = ("fits", "png", "jpg")
 """File name extensions written per stamp."""
 _GZIP_MAGIC = b"\x1f\x8b"
-_MJD_EPOCH = datetime(1858, 11, 17, tzinfo=UTC)
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -68,25 +68,19 @@ class CutoutError(ValueError):
     """A stamp that is no FITS image, or an alert that cannot be named."""
 
 
-def night_of(mjd: float) -> str:
-    """Return the night of a detection: the UTC date of its MJD as ``YYYYMMDD``.
-
-    The same convention as the producer's daily topics (:mod:`brokerapp.tools.produce`).
+def alert_folder(survey: str, night: str | None, alert_id: int) -> str:
+    """Return the folder of an alert's cutout files, ``cutouts/<survey>/<night>/<alert ID>``.
 
     Raises
     ------
     CutoutError
-        If ``mjd`` is None or not finite.
+        If the survey or night is not a safe file name (a night None: no detection time).
     """
-    if mjd is None or not np.isfinite(mjd):
-        raise CutoutError(f"no detection time to name the night by: {mjd!r}")
-    return (_MJD_EPOCH + timedelta(days=float(mjd))).strftime("%Y%m%d")
-
-
-def alert_folder(survey: str, night: str, alert_id: int) -> str:
-    """Return the folder of an alert's cutout files, ``cutouts/<survey>/<night>/<alert ID>``."""
-    if not _SAFE.match(survey):
-        raise CutoutError(f"survey name {survey!r} is not a safe file name")
+    if night is None:
+        raise CutoutError("no detection time to name the night by")
+    for name in (survey, night):
+        if not _SAFE.match(name):
+            raise CutoutError(f"{name!r} is not a safe file name")
     return f"cutouts/{survey}/{night}/{int(alert_id)}"
 
 
@@ -195,7 +189,7 @@ def stamp_pictures(stamp: bytes, kind: str = "stamp", jpeg_quality: int = 90) ->
 def cutout_files(
     survey: str,
     alert_id: int,
-    mjd: float,
+    night: str | None,
     stamps: Mapping[str, bytes | None],
     jpeg_quality: int = 90,
 ) -> dict[str, bytes]:
@@ -207,8 +201,9 @@ def cutout_files(
         ``"ztf"`` or ``"lsst"``.
     alert_id : int
         ZTF ``candid``, LSST ``diaSourceId``.
-    mjd : float
-        Time of the alert's detection (its night names the folder).
+    night : str or None
+        The observing night of the alert's detection, ``YYYYMMDD``
+        (:meth:`~brokerapp.model.profiles.SurveyProfile.night`; None: it has no time).
     stamps : Mapping of str to bytes or None
         Stamp by kind; None for a kind the alert does not have.
     jpeg_quality : int, optional
@@ -223,12 +218,12 @@ def cutout_files(
     Raises
     ------
     CutoutError
-        If a stamp is no FITS image, or the alert has no detection time.
+        If a stamp is no FITS image, or the alert has no night (no detection time).
     """
     present = {kind: stamp for kind, stamp in stamps.items() if stamp is not None}
     if not present:
         return {}
-    folder = alert_folder(survey, night_of(mjd), alert_id)
+    folder = alert_folder(survey, night, alert_id)
     files: dict[str, bytes] = {}
     for kind, stamp in present.items():
         if not _SAFE.match(kind):

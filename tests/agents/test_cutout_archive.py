@@ -26,11 +26,13 @@ KINDS = ("science", "template", "difference")
 
 def expected_files(sample):
     r = sample.record
+    # The night: ZTF's UTC date; Rubin's dayObs, the date at UTC-12h.
     if sample.survey == "ztf":
-        night_mjd, alert_id = r["candidate"]["jd"] - MJD_OFFSET, r["candid"]
+        mjd, hours, alert_id = r["candidate"]["jd"] - MJD_OFFSET, 0, r["candid"]
     else:
-        night_mjd, alert_id = r["diaSource"]["midpointMjdTai"], r["diaSource"]["diaSourceId"]
-    night = (datetime(1858, 11, 17, tzinfo=UTC) + timedelta(days=night_mjd)).strftime("%Y%m%d")
+        mjd, hours, alert_id = r["diaSource"]["midpointMjdTai"], -12, r["diaSource"]["diaSourceId"]
+    when = datetime(1858, 11, 17, tzinfo=UTC) + timedelta(days=mjd, hours=hours)
+    night = when.strftime("%Y%m%d")
     folder = f"cutouts/{sample.survey}/{night}/{alert_id}"
     return folder, {f"{folder}/{k}.{e}" for k in KINDS for e in ("fits", "png", "jpg")}
 

@@ -66,13 +66,16 @@ def archiver(tmp_path, folder, root, **env):
 
 
 def alert_folder(record):
+    """Where an alert's files go; the night: ZTF's UTC date, Rubin's dayObs (UTC-12h)."""
     if "objectId" in record:
         survey, alert_id, mjd = "ztf", record["candid"], record["candidate"]["jd"] - MJD_OFFSET
+        hours = 0
     else:
         source = record["diaSource"]
         survey, alert_id, mjd = "lsst", source["diaSourceId"], source["midpointMjdTai"]
-    night = (datetime(1858, 11, 17, tzinfo=UTC) + timedelta(days=mjd)).strftime("%Y%m%d")
-    return f"cutouts/{survey}/{night}/{alert_id}"
+        hours = -12
+    when = datetime(1858, 11, 17, tzinfo=UTC) + timedelta(days=mjd, hours=hours)
+    return f"cutouts/{survey}/{when.strftime('%Y%m%d')}/{alert_id}"
 
 
 def raw_stamp(record, kind):
