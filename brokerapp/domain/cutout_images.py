@@ -231,6 +231,10 @@ def cutout_files(
         hdul = _open(stamp, kind)
         pixels = _image_of(hdul, kind)
         files[f"{folder}/{kind}.fits"] = _write(hdul, kind)
-        for ext, data in _pictures(pixels, jpeg_quality).items():
+        try:
+            pictures = _pictures(pixels, jpeg_quality)
+        except (ValueError, TypeError, OSError, IndexError) as exc:  # a picture refused
+            raise CutoutError(f"{kind} stamp cannot be drawn: {exc}") from exc
+        for ext, data in pictures.items():
             files[f"{folder}/{kind}.{ext}"] = data
     return files

@@ -108,27 +108,7 @@ def _identity(history: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     return object_id, survey
 
 
-def light_curve_table(history: Sequence[Mapping[str, Any]]) -> Table:
-    """Return the light curve of one object's history as an astropy table.
-
-    Parameters
-    ----------
-    history : sequence of dict
-        The object's detections (any order).
-
-    Returns
-    -------
-    astropy.table.Table
-        :data:`COLUMNS`, one row per detection in time order; ``meta`` holds ``OBJECT``,
-        ``SURVEY``, ``TIMESYS`` and ``NDET``.
-
-    Raises
-    ------
-    LightCurveError
-        See the module docstring.
-    """
-    object_id, survey = _identity(history)
-    rows = _ordered(history)
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[Column]:
     columns = []
     for name, kind, unit, ucd, description in COLUMNS:
         meta = {"ucd": ucd}
@@ -163,6 +143,34 @@ def light_curve_table(history: Sequence[Mapping[str, Any]]) -> Table:
         else:
             data = np.array([_float(d.get(name)) for d in rows], dtype=np.float64)
             columns.append(Column(data, name=name, unit=unit, description=description, meta=meta))
+    return columns
+
+
+def light_curve_table(history: Sequence[Mapping[str, Any]]) -> Table:
+    """Return the light curve of one object's history as an astropy table.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        The object's detections (any order).
+
+    Returns
+    -------
+    astropy.table.Table
+        :data:`COLUMNS`, one row per detection in time order; ``meta`` holds ``OBJECT``,
+        ``SURVEY``, ``TIMESYS`` and ``NDET``.
+
+    Raises
+    ------
+    LightCurveError
+        See the module docstring.
+    """
+    object_id, survey = _identity(history)
+    rows = _ordered(history)
+    try:
+        columns = _columns(rows)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise LightCurveError(f"a detection with a bad value: {exc}") from exc
     table = Table(columns, masked=False)
     table.meta.update(
         {
@@ -225,4 +233,7 @@ def light_curve_files(history: Sequence[Mapping[str, Any]]) -> dict[str, bytes]:
     """
     table = light_curve_table(history)
     stem = f"lightcurves/{table.meta['SURVEY']}/{table.meta['OBJECT']}"
-    return {f"{stem}.fits": _fits(table), f"{stem}.vot": _votable(table)}
+    try:
+        return {f"{stem}.fits": _fits(table), f"{stem}.vot": _votable(table)}
+    except (TypeError, ValueError, OverflowError) as exc:  # a value a writer refuses
+        raise LightCurveError(f"cannot write the light curve: {exc}") from exc

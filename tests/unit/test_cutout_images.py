@@ -154,3 +154,25 @@ def test_no_detection_time_raises():
         cutout_files(survey, alert_id, None, stamps_as_sent(record))
     with pytest.raises(CutoutError, match="safe"):
         cutout_files(survey, alert_id, "../x", stamps_as_sent(record))
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [np.full((5, 5), np.nan, dtype="f4"), np.zeros((3, 3), "f4"), np.full((4, 4), 1e38, "f4")],
+    ids=["all NaN", "flat", "huge"],
+)
+def test_an_image_without_contrast_is_black_and_kept_as_it_is(pixels):
+    stamp = io.BytesIO()
+    fits.PrimaryHDU(pixels).writeto(stamp)
+    files = cutout_files("ztf", 5, "20260101", {"science": stamp.getvalue()})
+    back = fits.open(io.BytesIO(files["cutouts/ztf/20260101/5/science.fits"]))[0].data
+    np.testing.assert_array_equal(back, pixels)
+    png = np.asarray(Image.open(io.BytesIO(files["cutouts/ztf/20260101/5/science.png"])))
+    assert png.shape == pixels.shape and not png.any()
+
+
+def test_a_cube_is_no_stamp():
+    stamp = io.BytesIO()
+    fits.PrimaryHDU(np.zeros((2, 2, 2), "f4")).writeto(stamp)
+    with pytest.raises(CutoutError, match="2-D"):
+        cutout_files("ztf", 5, "20260101", {"science": stamp.getvalue()})

@@ -152,8 +152,10 @@ def test_a_changed_history_rewrites_the_same_names():
         lambda h: [dict(d, object_id="../etc") for d in h],
         lambda h: [dict(d, mjd=None) for d in h],
         lambda h: [dict(h[0], mag="bright")] + h[1:],
+        lambda h: [dict(h[0], visit_id="first")] + h[1:],
+        lambda h: [dict(h[0], candidate_id=2**70)] + h[1:],
     ],
-    ids=["empty", "two objects", "unsafe name", "no time", "not a number"],
+    ids=["empty", "two objects", "unsafe name", "no time", "not a number", "bad visit", "huge"],
 )
 def test_bad_histories_raise(change):
     with pytest.raises(LightCurveError):
