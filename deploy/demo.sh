@@ -88,4 +88,6 @@ $BROKER object "$OBJECT" --store cassandra
 echo "== light curve plot: var/demo/lightcurve.png"
 echo "== notifications: watchlist, crossmatch, VOEvent over VTP, email, webhooks"
 PYTHON=$PYTHON bash deploy/demo-parts/notify.sh
+echo "== archives: cutout images (FITS, PNG, JPEG) and light curves (FITS table, VOTable)"
+PYTHON=$PYTHON bash deploy/demo-parts/images.sh
 echo "== workers stopped; services left running ('make down' stops them)"
