@@ -18,19 +18,20 @@ framed). Per batch, :class:`Archiver`:
    ``gateway_retry_backoff_max``), committing nothing meanwhile; ``failures`` counts them.
 
 Memory or re-read: the entries of the files of each partition's current block are kept in
-memory (at most ``archive_block_records`` per partition: the Avro backup keeps each alert's
-body, as bytes, the Parquet archiver its row), with the version of the file last written
-(:func:`brokerapp.adapters.archive.files.stat_token`). A file is read back from the root
-only when it is not in memory or its version on the root is not the one this worker wrote:
-after a restart, a rebalance (another worker wrote it meanwhile) or a rewind to an earlier
-block. So a restarted worker extends a half-filled block file instead of truncating it, and
-a replay of any offsets leaves every file as it was. Entries of earlier blocks are dropped
-once a partition's batch reaches a later block.
+memory (at most one block per partition: ``archive_block_records`` alert bodies, as bytes,
+for the Avro backup; ``archive_parquet_block_records`` rows for Parquet), with the version
+of the file last written (:func:`brokerapp.adapters.archive.files.stat_token`). A file is
+read back from the root only when it is not in memory or its version on the root is not
+the one this worker wrote: after a restart, a rebalance (another worker wrote it
+meanwhile) or a rewind to an earlier block. So a restarted worker extends a half-filled
+block file instead of truncating it, and a replay of any offsets leaves every file as it
+was. Entries of earlier blocks are dropped once a partition's batch reaches a later block.
 
-A block file is rewritten each time a batch adds to it: with ``branch_batch`` records per
-batch and ``archive_block_records`` per block, each file is written about
-``archive_block_records / branch_batch`` times. ``archive_linger_seconds`` makes a worker
-that is ahead of the stream wait before its next fetch, so that batches stay large.
+A block file is rewritten whole each time a batch adds to it: with ``branch_batch``
+records per batch and ``n`` offsets per block, each file is written about
+``n / branch_batch`` times (Avro bodies are copied, not encoded again; Parquet rows are
+encoded again). ``archive_linger_seconds`` makes a worker that is ahead of the stream wait
+before its next fetch, so that batches stay large.
 
 Status (``/<branch>/status.json``): ``written`` (file writes), ``files`` (distinct files
 written), ``bytes``, ``archived`` (alerts in files), ``failures`` (failed writes),
@@ -79,6 +80,8 @@ class ArchiveFormat(Protocol):
     """``"avro"`` or ``"parquet"`` (the first folder of its files)."""
     hourly: bool
     """Whether files roll per hour within a night too."""
+    block_records: int
+    """Offsets per file (per partition)."""
 
     def entry(self, record: Record, alert: Alert, schema: ParsedSchema) -> Any:
         """Return what the file keeps of one alert (raises :class:`BadEntryError`)."""
@@ -123,7 +126,7 @@ class Archiver:
     Parameters
     ----------
     settings : Settings
-        The one settings object (``archive_url``, ``archive_block_records``, backoff).
+        The one settings object (``archive_url``, ``archive_linger_seconds``, backoff).
     runtime : BranchRuntime
         The worker's branch runtime (decoding, dead letters).
     fmt : ArchiveFormat
@@ -183,7 +186,7 @@ class Archiver:
                 alert.view.mjd,
                 record.partition,
                 record.offset,
-                self.settings.archive_block_records,
+                self.fmt.block_records,
                 schema.fingerprint,
                 self.fmt.hourly,
             )

@@ -97,7 +97,7 @@ async def test_rows_hold_the_detection_as_columns_and_previous_detections_nested
 
 
 async def test_a_replay_leaves_every_file_byte_identical(settings, registry, tmp_path):
-    settings = configured(settings, tmp_path, archive_block_records=5)
+    settings = configured(settings, tmp_path, archive_parquet_block_records=5)
     alerts = samples("lsst")[:12]
     app = build(settings)
     prepare(app)

@@ -57,6 +57,7 @@ def archiver(tmp_path: Path, module: str, path: str, port: str, alerts: str):
             "BROKER_ALERTS_TOPIC": alerts,
             "BROKER_ARCHIVE_ROOT": str(tmp_path / "archive"),
             "BROKER_ARCHIVE_BLOCK_RECORDS": str(BLOCK),
+            "BROKER_ARCHIVE_PARQUET_BLOCK_RECORDS": str(BLOCK),
             "BROKER_ARCHIVE_LINGER_SECONDS": "0.2",
             "BROKER_ARCHIVE_PARQUET_ROW_GROUP_ROWS": "2",
         }

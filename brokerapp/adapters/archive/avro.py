@@ -185,13 +185,16 @@ class AvroBackupFormat:
     ----------
     codec : str
         Container block codec (``archive_avro_codec``).
+    block_records : int
+        Offsets per file (``archive_block_records``).
     """
 
     kind = "avro"
     hourly = True
 
-    def __init__(self, codec: str):
+    def __init__(self, codec: str, block_records: int = 500):
         self.codec = codec
+        self.block_records = block_records
 
     def entry(self, record: Any, alert: Any, schema: Any) -> AvroEntry:
         """Keep the alert's body as the buffer holds it."""
