@@ -27,7 +27,7 @@ __all__ = ["build"]
 
 def avro_backup(settings: Settings) -> AvroBackupFormat:
     """Return the Avro backup format the settings ask for."""
-    return AvroBackupFormat(settings.archive_avro_codec)
+    return AvroBackupFormat(settings.archive_avro_codec, settings.archive_block_records)
 
 
 def build(settings: Settings) -> faust.App:

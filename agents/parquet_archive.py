@@ -30,7 +30,9 @@ __all__ = ["build"]
 def parquet(settings: Settings) -> ParquetFormat:
     """Return the Parquet format the settings ask for."""
     return ParquetFormat(
-        settings.archive_parquet_row_group_rows, settings.archive_parquet_compression
+        settings.archive_parquet_row_group_rows,
+        settings.archive_parquet_compression,
+        settings.archive_parquet_block_records,
     )
 
 

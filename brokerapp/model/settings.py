@@ -627,20 +627,30 @@ class Settings(BaseSettings):
         "`Settings.archive_url`.",
     )
     archive_block_records: int = Field(
-        1000,
+        500,
         ge=1,
-        description="Offsets per archive file: the records of partition offsets "
-        "`[k*n, (k+1)*n)` of one survey and night go to one file, so a replay rewrites the "
-        "same file rather than adding one.",
+        description="Offsets per Avro backup file: the records of partition offsets "
+        "`[k*n, (k+1)*n)` of one survey, night, hour and schema go to one file, so a replay "
+        "rewrites the same file rather than adding one. The worker holds the bodies of the "
+        "current block of each partition in memory (up to n x 190 KB for Rubin alerts).",
+    )
+    archive_parquet_block_records: int = Field(
+        2000,
+        ge=1,
+        description="Offsets per Parquet file (the same scheme as `archive_block_records`; "
+        "rows are a few KB, so blocks can be larger: each row is held in memory, about "
+        "20 KB for a ZTF alert with 30 previous detections).",
     )
     archive_avro_codec: Literal["deflate", "zstandard", "null"] = Field(
         "zstandard",
         description="Codec of the Avro backup container files (see bench/bench_archive.py).",
     )
     archive_parquet_row_group_rows: int = Field(
-        1000,
+        500,
         ge=1,
-        description="Rows per Parquet row group (at most `archive_block_records`, a file's rows).",
+        description="Rows per Parquet row group (a file has at most "
+        "`archive_parquet_block_records` rows): the unit a scan reads or skips by its "
+        "column statistics.",
     )
     archive_parquet_compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
         "zstd", description="Compression of the Parquet columns."

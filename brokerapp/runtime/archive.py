@@ -18,19 +18,20 @@ framed). Per batch, :class:`Archiver`:
    ``gateway_retry_backoff_max``), committing nothing meanwhile; ``failures`` counts them.
 
 Memory or re-read: the entries of the files of each partition's current block are kept in
-memory (at most ``archive_block_records`` per partition: the Avro backup keeps each alert's
-body, as bytes, the Parquet archiver its row), with the version of the file last written
-(:func:`brokerapp.adapters.archive.files.stat_token`). A file is read back from the root
-only when it is not in memory or its version on the root is not the one this worker wrote:
-after a restart, a rebalance (another worker wrote it meanwhile) or a rewind to an earlier
-block. So a restarted worker extends a half-filled block file instead of truncating it, and
-a replay of any offsets leaves every file as it was. Entries of earlier blocks are dropped
-once a partition's batch reaches a later block.
+memory (at most one block per partition: ``archive_block_records`` alert bodies, as bytes,
+for the Avro backup; ``archive_parquet_block_records`` rows for Parquet), with the version
+of the file last written (:func:`brokerapp.adapters.archive.files.stat_token`). A file is
+read back from the root only when it is not in memory or its version on the root is not
+the one this worker wrote: after a restart, a rebalance (another worker wrote it
+meanwhile) or a rewind to an earlier block. So a restarted worker extends a half-filled
+block file instead of truncating it, and a replay of any offsets leaves every file as it
+was. Entries of earlier blocks are dropped once a partition's batch reaches a later block.
 
-A block file is rewritten each time a batch adds to it: with ``branch_batch`` records per
-batch and ``archive_block_records`` per block, each file is written about
-``archive_block_records / branch_batch`` times. ``archive_linger_seconds`` makes a worker
-that is ahead of the stream wait before its next fetch, so that batches stay large.
+A block file is rewritten whole each time a batch adds to it: with ``branch_batch``
+records per batch and ``n`` offsets per block, each file is written about
+``n / branch_batch`` times (Avro bodies are copied, not encoded again; Parquet rows are
+encoded again). ``archive_linger_seconds`` makes a worker that is ahead of the stream wait
+before its next fetch, so that batches stay large.
 
 Status (``/<branch>/status.json``): ``written`` (file writes), ``files`` (distinct files
 written), ``bytes``, ``archived`` (alerts in files), ``failures`` (failed writes),
@@ -79,6 +80,8 @@ class ArchiveFormat(Protocol):
     """``"avro"`` or ``"parquet"`` (the first folder of its files)."""
     hourly: bool
     """Whether files roll per hour within a night too."""
+    block_records: int
+    """Offsets per file (per partition)."""
 
     def entry(self, record: Record, alert: Alert, schema: ParsedSchema) -> Any:
         """Return what the file keeps of one alert (raises :class:`BadEntryError`)."""
@@ -123,7 +126,7 @@ class Archiver:
     Parameters
     ----------
     settings : Settings
-        The one settings object (``archive_url``, ``archive_block_records``, backoff).
+        The one settings object (``archive_url``, ``archive_linger_seconds``, backoff).
     runtime : BranchRuntime
         The worker's branch runtime (decoding, dead letters).
     fmt : ArchiveFormat
@@ -183,7 +186,7 @@ class Archiver:
                 alert.view.mjd,
                 record.partition,
                 record.offset,
-                self.settings.archive_block_records,
+                self.fmt.block_records,
                 schema.fingerprint,
                 self.fmt.hourly,
             )
@@ -202,12 +205,18 @@ class Archiver:
 
     async def _write(self, key: FileKey, slot: _Pending, out: Outbox) -> None:
         attempt = 0
+        fresh = False  # True: write the batch's entries alone (the file's did not encode)
         while True:
+            held = _Held({}, None) if fresh else self.held.get(key)
             try:
-                size = await asyncio.to_thread(self._write_file, key, slot)
+                written = await asyncio.to_thread(self._write_file, key, slot, held, fresh)
                 break
-            except BadEntryError:
-                self._drop_bad(key, slot, out)
+            except BadEntryError as exc:
+                if fresh:  # each entry encodes alone, together they do not: none goes in
+                    for _offset, _entry, record in slot.items:
+                        self.runtime.dead_letter_to(out, record, exc)
+                    return
+                fresh = self._drop_bad(key, slot, out)
                 if not slot.items:
                     return
             except OSError as exc:
@@ -223,12 +232,21 @@ class Archiver:
                 if self.loop is not None and self.loop.should_stop:
                     raise
                 await asyncio.sleep(delay)
+        size, path, merged, token, reread, unreadable = written
+        self.held[key] = _Held(merged, token)
+        self.paths.add(path)
+        self.reread += reread
+        self.replaced_unreadable += unreadable
         self.written += 1
         self.bytes += size
         self.archived += len(slot.items)
 
-    def _drop_bad(self, key: FileKey, slot: _Pending, out: Outbox) -> None:
-        """Dead-letter the entries that cannot be encoded; keep the rest."""
+    def _drop_bad(self, key: FileKey, slot: _Pending, out: Outbox) -> bool:
+        """Dead-letter the entries that cannot be encoded, keep the rest.
+
+        Returns True when every entry encodes alone: it is the file's own entries that do not
+        (a file of another version), and the file is to be replaced by the batch's.
+        """
         path = relpath(key, self.fmt.hourly)
         kept = []
         for offset, entry, record in slot.items:
@@ -238,28 +256,41 @@ class Archiver:
                 self.runtime.dead_letter_to(out, record, exc)
                 continue
             kept.append((offset, entry, record))
-        if len(kept) == len(slot.items):  # only the merge with the file fails: start it anew
-            self.held[key] = _Held({}, files.stat_token(self.root, path))
+        fresh = len(kept) == len(slot.items)
+        if fresh:
+            self.replaced_unreadable += 1
+            logger.warning("%s: %s does not encode again, replaced", self.runtime.branch, path)
         slot.items = kept
+        return fresh
 
-    def _write_file(self, key: FileKey, slot: _Pending) -> int:
-        """Merge, encode and write one file (runs in a thread); return its size."""
+    def _write_file(
+        self, key: FileKey, slot: _Pending, held: _Held | None, fresh: bool
+    ) -> tuple[int, str, dict[int, Any], str | None, int, int]:
+        """Merge, encode and write one file (in a thread: it changes no attribute).
+
+        Returns
+        -------
+        tuple
+            Size, path, the file's entries by offset, its new version token, and whether
+            it was read back (0/1) and found unreadable (0/1).
+        """
         path = relpath(key, self.fmt.hourly)
         token = files.stat_token(self.root, path)
-        held = self.held.get(key)
-        if held is None or held.token != token:
+        reread = unreadable = 0
+        if not fresh and (held is None or held.token != token):
             entries: dict[int, Any] = {}
             if token is not None:
-                self.reread += 1
+                reread = 1
                 try:
                     entries = self.fmt.decode(files.read_bytes(self.root, path))
                 except (ValueError, KeyError, EOFError) as exc:
                     # Not one of ours, or damaged: it is replaced by what the buffer holds.
-                    self.replaced_unreadable += 1
+                    unreadable = 1
                     logger.warning(
                         "%s: %s unreadable, replaced: %r", self.runtime.branch, path, exc
                     )
             held = _Held(entries, token)
+        assert held is not None
         merged = merge_by_offset(held.entries, ((o, e) for o, e, _r in slot.items))
         try:
             data = self.fmt.encode(
@@ -268,9 +299,7 @@ class Archiver:
         except (ValueError, TypeError) as exc:
             raise BadEntryError(str(exc)) from exc
         files.write_atomic(self.root, path, data)
-        self.held[key] = _Held(merged, files.stat_token(self.root, path))
-        self.paths.add(path)
-        return len(data)
+        return len(data), path, merged, files.stat_token(self.root, path), reread, unreadable
 
     def _evict(self, pending: dict[FileKey, _Pending]) -> None:
         """Forget the files of blocks before each partition's latest in this batch."""

@@ -5,6 +5,7 @@ not from the code under test.
 """
 
 import hashlib
+import json
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 
 from agents.parquet_archive import build
 
-from .harness import prepare, run_agent, samples
+from .harness import header, prepare, run_agent, samples
 
 APPENDED = 1767225600.0
 
@@ -97,7 +98,7 @@ async def test_rows_hold_the_detection_as_columns_and_previous_detections_nested
 
 
 async def test_a_replay_leaves_every_file_byte_identical(settings, registry, tmp_path):
-    settings = configured(settings, tmp_path, archive_block_records=5)
+    settings = configured(settings, tmp_path, archive_parquet_block_records=5)
     alerts = samples("lsst")[:12]
     app = build(settings)
     prepare(app)
@@ -109,3 +110,23 @@ async def test_a_replay_leaves_every_file_byte_identical(settings, registry, tmp
     await feed(again, registry, alerts[7:], first=7)
     assert digests(tmp_path / "arch") == before
     assert len(before) == 3  # offsets 0-4, 5-9, 10-11 of one night and schema
+
+
+async def test_alerts_of_a_schema_with_no_columns_are_dead_lettered_the_rest_archived(
+    settings, registry, tmp_path
+):
+    settings = configured(settings, tmp_path)
+    good, odd = samples("lsst")[:2]
+    schema = json.loads(odd.schema)
+    source = next(f for f in schema["fields"] if f["name"] == "diaSource")
+    record_type = source["type"][0] if isinstance(source["type"], list) else source["type"]
+    ra = next(f for f in record_type["fields"] if f["name"] == "ra")
+    ra["type"] = ["double", "string"]  # a union Parquet has no column type for
+    odd = type(odd)(odd.path, json.dumps(schema), odd.record)
+    app = build(settings)
+    sent = prepare(app)
+    await feed(app, registry, [good, odd])
+    dead = sent.on(f"{settings.topic_prefix}parquet-archive-deadletter")
+    assert len(dead) == 1 and b"union" in header(dead[0], "error-reason")
+    table = pq.read_table(next((tmp_path / "arch").rglob("*.parquet")))
+    assert table.column("alert_id").to_pylist() == [good.record["diaSource"]["diaSourceId"]]

@@ -77,7 +77,7 @@ def sync_marker(relpath: str) -> bytes:
 
 def encode_file(
     relpath: str,
-    parsed_schema: Any,
+    schema: Any,
     topic: str,
     partition: int,
     entries: Sequence[AvroEntry],
@@ -93,8 +93,10 @@ def encode_file(
     ----------
     relpath : str
         The file's path (its sync marker comes from it).
-    parsed_schema : Any
-        fastavro's parsed form of the alerts' writer schema.
+    schema : Any
+        The alerts' writer schema as JSON (the registry's document, ``ParsedSchema.raw``),
+        written into the header as ``json.dumps`` gives it. Not fastavro's parsed form: the
+        key order of that one varies between processes, and the file's bytes with it.
     topic : str
         Input topic.
     partition : int
@@ -119,7 +121,7 @@ def encode_file(
     }
     buffer = io.BytesIO()
     writer = Writer(
-        buffer, parsed_schema, codec=codec, metadata=metadata, sync_marker=sync_marker(relpath)
+        buffer, schema, codec=codec, metadata=metadata, sync_marker=sync_marker(relpath)
     )
     pending: list[bytes] = []
     size = 0
@@ -183,13 +185,16 @@ class AvroBackupFormat:
     ----------
     codec : str
         Container block codec (``archive_avro_codec``).
+    block_records : int
+        Offsets per file (``archive_block_records``).
     """
 
     kind = "avro"
     hourly = True
 
-    def __init__(self, codec: str):
+    def __init__(self, codec: str, block_records: int = 500):
         self.codec = codec
+        self.block_records = block_records
 
     def entry(self, record: Any, alert: Any, schema: Any) -> AvroEntry:
         """Keep the alert's body as the buffer holds it."""
@@ -201,7 +206,7 @@ class AvroBackupFormat:
         self, key: Any, path: str, schema: Any, profile: Any, topic: str, entries: list[Any]
     ) -> bytes:
         """Write the file (:func:`encode_file`)."""
-        return encode_file(path, schema.parsed, topic, key.partition, entries, self.codec)
+        return encode_file(path, schema.raw, topic, key.partition, entries, self.codec)
 
     def decode(self, data: bytes) -> dict[int, Any]:
         """Read the entries back by offset (:func:`decode_file`)."""

@@ -213,12 +213,15 @@ class ParquetFormat:
         Rows per row group (``archive_parquet_row_group_rows``).
     compression : str
         Column codec (``archive_parquet_compression``).
+    block_records : int
+        Offsets per file (``archive_parquet_block_records``).
     """
 
     kind = "parquet"
     hourly = False
 
-    def __init__(self, row_group_rows: int, compression: str):
+    def __init__(self, row_group_rows: int, compression: str, block_records: int = 2000):
+        self.block_records = block_records
         self.row_group_rows = row_group_rows
         self.compression = compression
         self._schemas: dict[tuple[str, str], pa.Schema] = {}
