@@ -10,12 +10,13 @@ services listen on are taken from these addresses, so there is one source of tru
 Database hosts (``mariadb_host``, ``cassandra_contact_points``) likewise default to the
 embedded local servers on 127.0.0.1.
 
-Secrets (``mariadb_password``, ``cassandra_password``) are :class:`pydantic.SecretStr`, set
-in the environment or, when that is empty, read from a file (``mariadb_password_file``,
-default ``<home>/mariadb/password``, which ``services up --databases`` writes; and
-``cassandra_password_file``): read them with :meth:`Settings.mariadb_secret` and
-:meth:`Settings.cassandra_secret`. :meth:`Settings.masked`, hence ``brokerapp config``,
-prints them masked, and nothing logs them.
+Secrets (``mariadb_password``, ``cassandra_password``, ``web_token`` and the notifiers')
+are :class:`pydantic.SecretStr`, set in the environment or, for the first three, when that
+is empty, read from a file (``mariadb_password_file``, default ``<home>/mariadb/password``,
+which ``services up --databases`` writes; ``cassandra_password_file``; ``web_token_file``):
+read them with :meth:`Settings.mariadb_secret`, :meth:`Settings.cassandra_secret` and
+:meth:`Settings.web_secret`. :meth:`Settings.masked`, hence ``brokerapp config``, prints
+them masked, and nothing logs them.
 """
 
 from __future__ import annotations
@@ -302,6 +303,22 @@ class Settings(BaseSettings):
     )
     web_bind: str = Field("127.0.0.1", description="Address each worker's web view binds to.")
     web_port: int = Field(6066, description="Port of the worker's web view.")
+    web_auth: Literal["auto", "always"] = Field(
+        "auto",
+        description="When the workers' write endpoints (watchlist PUT and DELETE) need "
+        "`Authorization: Bearer <web_token>`: `auto` whenever `web_bind` is not a loopback "
+        "address, `always` on every address. Read-only pages stay open either way.",
+    )
+    web_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token of the workers' write endpoints (masked by `brokerapp "
+        "config`, never logged); when empty it is read from `web_token_file`. A worker with "
+        "write endpoints refuses to start when a token is needed and none is set.",
+    )
+    web_token_file: Path | None = Field(
+        None,
+        description="File holding the web token (its first line), used when `web_token` is empty.",
+    )
     mariadb_host: str = Field(
         "127.0.0.1",
         description="Host name or address of the MariaDB server the sinks and the CLI use "
@@ -673,6 +690,16 @@ class Settings(BaseSettings):
             Empty when neither is set.
         """
         return _secret(self.cassandra_password, self.cassandra_password_file)
+
+    def web_secret(self) -> SecretStr:
+        """Return the write endpoints' bearer token: ``web_token``, else the token file's.
+
+        Returns
+        -------
+        SecretStr
+            Empty when neither is set.
+        """
+        return _secret(self.web_token, self.web_token_file)
 
     def masked(self) -> dict:
         """Return the effective settings as JSON-ready values, secrets masked."""
