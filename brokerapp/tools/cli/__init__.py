@@ -42,6 +42,7 @@ def _register() -> None:
         filters,
         overview,
         produce,
+        registry,
         services,
         tail,
         topics,
@@ -61,6 +62,7 @@ def _register() -> None:
         db.db,
         db.object_command,
         cutouts.cutouts_command,
+        registry.registry,
     ):
         main.add_command(command)
 
