@@ -44,6 +44,7 @@ def _register() -> None:
         produce,
         registry,
         services,
+        streams,
         tail,
         topics,
         watchlist,
@@ -63,6 +64,7 @@ def _register() -> None:
         db.object_command,
         cutouts.cutouts_command,
         registry.registry,
+        streams.streams,
     ):
         main.add_command(command)
 
