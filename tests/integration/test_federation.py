@@ -4,9 +4,10 @@ Site A is a gateway (``faust -A agents.gateway worker``) mirroring the stand-in 
 (ZTF containers and Rubin-framed LSST alerts) into its ``alerts`` topic with the local
 registry (8081). ``brokerapp registry export`` (a subprocess, site A's settings) writes its ID
 map; ``brokerapp registry import`` (site B's settings: the *other* registry, 8082, a fresh
-subject and app prefix) loads it. Site B's gateway then follows site A's ``alerts`` topic with
-its upstream registry pointing nowhere: every message must come out framed with site B's IDs
-and decode, with site B's registry alone, to the record of the input file (read with
+subject and app prefix) loads it. Site B's gateway, configured from site A's published stream
+description of ``alerts`` (``BROKER_UPSTREAM_DESCRIPTION``, whose registry URL points
+nowhere), then follows site A's ``alerts`` topic: every message must come out framed with
+site B's IDs and decode, with site B's registry alone, to the record of the input file (read with
 fastavro). Conflicts: a second import reuses, a document mapping a known ID to another schema
 is refused with the ID named, exit 1, nothing written.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -73,13 +75,22 @@ def site_a(tmp_path, services):
 
 @pytest.fixture
 def site_b(tmp_path, services, site_a, settings):
+    """Site B, configured from site A's published description of its alerts stream.
+
+    Site A publishes its registry as unreachable from B (``BROKER_STREAMS_REGISTRY_URL``),
+    so site B can only map site A's IDs through the imported table.
+    """
     (tmp_path / "b").mkdir()
+    described = cli(
+        ["streams", "describe", "alerts"], {**site_a.env(), "BROKER_STREAMS_REGISTRY_URL": NOWHERE}
+    )
+    assert described.returncode == 0, described.stderr
+    description = tmp_path / "b" / "site-a-alerts.json"
+    description.write_text(described.stdout)
     run = GatewayRun(tmp_path / "b")
     run.env_overrides.update(
         BROKER_REGISTRY_URL=settings.upstream_registry_url,
-        BROKER_UPSTREAM_REGISTRY_URL=NOWHERE,
-        BROKER_UPSTREAM_BOOTSTRAP=settings.kafka_bootstrap,
-        BROKER_GATEWAY_TOPIC_PATTERNS=json.dumps([f"^{site_a.alerts}$"]),
+        BROKER_UPSTREAM_DESCRIPTION=str(description),
         # Upstream and local are one cluster here: the mirror's group must not be the app id.
         BROKER_GATEWAY_GROUP=f"{run.prefix}-follower",
     )
@@ -141,6 +152,9 @@ async def test_export_import_lets_a_second_site_follow_without_the_first_registr
     # Site B's gateway follows site A's alerts topic, its upstream registry unreachable.
     site_b.start()
     status = site_b.wait_status(lambda s: s["mirrored"] >= total, what=f"site B mirrors {total}")
+    # The pattern came from the description: site A's alerts topic and nothing else.
+    assert re.match(status["pattern"], site_a.alerts)
+    assert not re.match(status["pattern"], f"{site_a.alerts}-solar")
     assert status["deadlettered"] == 0
     assert "local-register" not in status["registry_calls"]
     messages = read_local(settings, site_b.alerts, total)
