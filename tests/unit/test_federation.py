@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 
 import pytest
@@ -124,3 +125,34 @@ def test_an_id_known_with_another_schema_is_a_conflict_naming_it():
     message = str(caught.value)
     assert "schema ID 3" in message and "schema ID 4" in message
     assert sha(ALERT_A) in message and sha(ALERT_B) in message
+
+
+async def test_a_pair_preloaded_from_the_id_topic_resolves_with_no_registry_call():
+    from pathlib import Path
+
+    import fastavro
+
+    from brokerapp.adapters.registry import RegistryClient
+    from brokerapp.runtime.mirror import SchemaResolver
+
+    path = sorted((Path(__file__).parents[1] / "data" / "ztf").glob("*.avro"))[0]
+    with path.open("rb") as fo:
+        reader = fastavro.reader(fo)
+        schema_text = reader.metadata["avro.schema"]
+        record = next(reader)
+    nowhere = "http://127.0.0.1:9/apis/ccompat/v7"
+    learned = []
+
+    async def learn(key, value):
+        learned.append(key)
+
+    async with RegistryClient(nowhere) as upstream, RegistryClient(nowhere) as local:
+        resolver = SchemaResolver(upstream, local, "s-value", {}, learn)
+        resolver.preload({"confluent:41": {"local": 7, "schema": schema_text}})
+        assert resolver.load() == 1
+        resolved = await resolver.confluent(41)
+    assert resolved.local_id == 7
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(json.loads(schema_text)), record)
+    assert resolved.key_of(body.getvalue()) == record["objectId"].encode()
+    assert resolver.calls == {} and learned == []
