@@ -117,6 +117,7 @@ BROKEN = {
     "voevent.vtp": ("voevents", lambda d: d["voevent"].update(vtp="127.0.0.1")),
     "partitioning.partitions": ("alerts", lambda d: d["partitioning"].update(partitions=0)),
     "key": ("alerts", lambda d: d.pop("key")),
+    "value": ("voevents", lambda d: d.pop("value")),
 }
 
 
@@ -192,6 +193,7 @@ def test_our_own_alerts_description_configures_a_following_gateway(tmp_path):
         ({**upstream_description(topic="t"), "kafka": {"topic": "t"}}, "kafka.bootstrap"),
         (upstream_description(), "kafka"),  # neither topic nor topic_pattern
         ("not an object", "$"),
+        ({"format": "brokerapp.stream-description/1"}, "name"),
     ],
 )
 def test_a_broken_upstream_description_stops_the_settings_naming_the_field(
