@@ -24,10 +24,16 @@ Streams:
     (``json-file``, :data:`CUTOUTS_SCHEMA_FILE`).
 ``voevents``
     VOEvent 2.0 XML, also broadcast over VTP.
+``watchlist-topics`` (only with ``watchlist_topics`` on)
+    The annotated alerts again, one topic per watchlist: described by a ``topic_pattern``.
+
+Not described: dead-letter and repartitioning topics (internal), and the outputs a generic
+node's chain file names (``agents.node``), which only that file knows.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +72,9 @@ class OutputStream:
         Kafka topic configuration the broker creates the topic with.
     partitions : int or None
         Partition count at creation.
+    pattern : str or None
+        Regular expression of the topic names, for a family of topics (then ``topic`` is
+        empty).
     """
 
     name: str
@@ -76,6 +85,7 @@ class OutputStream:
     schema: dict[str, Any]
     config: dict[str, str]
     partitions: int | None
+    pattern: str | None = None
 
 
 def _registry(settings: Settings, subject: str) -> dict[str, Any]:
@@ -210,6 +220,20 @@ def output_streams(settings: Settings) -> list[OutputStream]:
             _other("VOEvent 2.0 XML (IVOA)"),
         ),
     ]
+    if settings.watchlist_topics:
+        streams.append(
+            OutputStream(
+                "watchlist-topics",
+                "",
+                "Each annotated alert again in a topic of each watchlist it matched.",
+                "object ID",
+                "avro-confluent",
+                _registry(settings, f"{settings.annotated_alerts_topic}-value"),
+                output_config(settings, f"{settings.topic_prefix}watchlist-"),
+                parts,
+                pattern=f"^{re.escape(settings.topic_prefix)}watchlist-.+$",
+            )
+        )
     for cls in filter_classes(settings.filters):
         topic = f"{settings.topic_prefix}{cls.name}"
         streams.append(
@@ -246,7 +270,7 @@ def describe(settings: Settings, stream: OutputStream) -> dict[str, Any]:
         "description": stream.description,
         "kafka": {
             "bootstrap": settings.streams_bootstrap or settings.kafka_bootstrap,
-            "topic": stream.topic,
+            **({"topic_pattern": stream.pattern} if stream.pattern else {"topic": stream.topic}),
             "auth": settings.streams_auth,
         },
         "key": {"encoding": "utf-8", "content": stream.key},

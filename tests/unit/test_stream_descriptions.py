@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -94,6 +95,17 @@ def test_published_endpoints_come_from_the_streams_settings(tmp_path):
     assert alerts["kafka"]["bootstrap"] == "kafka1.example.org:9094,kafka2.example.org:9094"
     assert alerts["kafka"]["auth"] == "urn:brokerapp:auth:sasl-ssl:scram-sha-512"
     assert alerts["value"]["schema"]["registry"] == "https://registry.example.org/apis/ccompat/v7"
+
+
+def test_per_watchlist_topics_are_described_by_a_pattern(tmp_path):
+    settings = load_settings(home=tmp_path, watchlist_topics=True, topic_prefix="p.")
+    (document,) = describe_streams(settings, "watchlist-topics")
+    assert list(shipped_validator().iter_errors(document)) == []
+    pattern = document["kafka"]["topic_pattern"]
+    assert "topic" not in document["kafka"]
+    assert re.match(pattern, "p.watchlist-w1") and not re.match(pattern, "pXwatchlist-w1")
+    assert document["value"]["schema"]["subject"] == "annotated-alerts-value"
+    assert "watchlist-topics" not in {d["name"] for d in describe_streams(load_settings())}
 
 
 def test_one_stream_by_name_or_topic_and_an_unknown_one(settings):
