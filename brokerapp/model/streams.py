@@ -33,8 +33,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 __all__ = [
     "DESCRIPTION_FORMAT",
     "DescriptionError",
@@ -57,13 +55,15 @@ class DescriptionError(ValueError):
 @cache
 def description_schema() -> dict[str, Any]:
     """Return the JSON Schema of a stream description (read once from the package)."""
+    import jsonschema  # here, not at import: it costs ~0.1 s and settings import this module
+
     text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text()
     schema = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(schema)
     return schema
 
 
-def _field(error: jsonschema.ValidationError) -> str:
+def _field(error: Any) -> str:
     """Return the dotted path of the field an error is about (``$`` for the document)."""
     path = ".".join(str(part) for part in error.absolute_path)
     missing = re.match(r"'([^']+)' is a required property", error.message)
@@ -86,6 +86,8 @@ def validate_description(document: Any) -> None:
         ``"<field>: <what is wrong>"`` for the most relevant error (dotted field path, e.g.
         ``value.schema.subject``), with the stream's name when it has one.
     """
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(description_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is None:
