@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from brokerapp.model.streams import load_descriptions, upstream_settings
 
 
 class Settings(BaseSettings):
@@ -634,6 +636,52 @@ class Settings(BaseSettings):
     webhook_ca_file: Path | None = Field(
         None, description="CA bundle verifying subscribers' HTTPS certificates (default: system)."
     )
+
+    # --- streams and federation --- (issue 15 items 6-7: brokerapp/model/streams.py,
+    # brokerapp/runtime/streams.py, brokerapp/tools/federation.py; `streams describe`,
+    # the overview's /streams/, `registry export|import`).
+    upstream_description: Path | None = Field(
+        None,
+        description="An upstream's stream description file (one JSON description or a list, "
+        "e.g. saved from another broker's /streams/). When set, the gateway's "
+        "`upstream_bootstrap`, `gateway_topic_patterns` and `upstream_registry_url` are taken "
+        "from it (they override those settings); it is validated against the JSON Schema.",
+    )
+    streams_bootstrap: str = Field(
+        "",
+        description="Kafka bootstrap servers published in the stream descriptions, as readers "
+        "reach the cluster (empty: `kafka_bootstrap`).",
+    )
+    streams_registry_url: str = Field(
+        "",
+        description="Registry URL published in the stream descriptions (empty: `registry_url`).",
+    )
+    streams_auth: str = Field(
+        "urn:brokerapp:auth:none",
+        pattern=r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$",
+        description="Authentication method of the published cluster, as a URN "
+        "(`urn:brokerapp:auth:none`, or e.g. `urn:brokerapp:auth:sasl-ssl:scram-sha-512`).",
+    )
+    streams_public_url: str = Field(
+        "",
+        description="Base URL of the overview as readers reach it; schema files of the "
+        "`json-file` streams are published under `<this>/streams/schemas/` (empty: "
+        "`http://<web_bind>:<overview_port>`).",
+    )
+    streams_vtp_endpoint: str = Field(
+        "",
+        description="VTP endpoint published for VOEvent streams, `tcp://host:port` (empty: "
+        "`tcp://<vtp_host>:<vtp_port>`).",
+    )
+
+    @model_validator(mode="after")
+    def _apply_upstream_description(self) -> Settings:
+        """Take the gateway's upstream settings from ``upstream_description`` when it is set."""
+        if self.upstream_description is not None:
+            taken = upstream_settings(load_descriptions(self.upstream_description))
+            for name, value in taken.items():
+                setattr(self, name, value)
+        return self
 
     @property
     def data_dir(self) -> Path:
