@@ -27,11 +27,31 @@ from astropy.io import fits
 from astropy.io.votable import parse
 from PIL import Image
 
+from brokerapp.tools.services import ServiceError, Services
+
 from .test_branches import fill_buffer, lsst_solar, samples, ztf_solar
 from .workers import WorkerRun
 
 KINDS = ("science", "template", "difference")
 MJD_OFFSET = 2400000.5
+
+
+LOCAL = {"kafka-local-1", "registry-local"}
+"""The services these tests use: the archivers read and write the local cluster only."""
+
+
+@pytest.fixture(scope="module")
+def services(settings):
+    """The local Kafka and registry answering (an upstream outage does not concern these)."""
+    svc = Services(settings)
+    planned = [s for s in svc.planned() if s.name in LOCAL]
+    if {s.name for s in planned} != LOCAL:
+        pytest.fail("no services set up: run `brokerapp services up` (make test does)")
+    try:
+        svc.wait_ready(planned)
+    except ServiceError as exc:
+        pytest.fail(f"services not answering: {exc}")
+    return svc
 
 
 @pytest.fixture
