@@ -160,3 +160,13 @@ def test_the_app_reads_the_objects_workers_history_changelog(settings):
     assert app.conf.web_port == settings.lightcurve_archive_web_port
     other = build(settings.model_copy(update={"lightcurve_source_topic": "histories"}))
     assert other.batch_loops["process"].topics == ["histories"]
+
+
+async def test_an_archiver_started_first_creates_its_input_as_a_compacted_changelog(settings):
+    app = build(settings)
+    sent = prepare(app)
+    await app.batch_loops["process"].declare()
+    created = sent.created["unit-objects-object_history-changelog"]
+    assert created["config"]["cleanup.policy"] == "compact"  # never a 7-day delete policy
+    assert "retention.ms" not in created["config"]
+    assert created["partitions"] == settings.alerts_partitions
