@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from brokerapp.adapters.registry import RegistryClient
+from brokerapp.tools.services import ServiceError, Services
 from tests.agents.harness import samples
 
 from .workers import WorkerRun
@@ -34,6 +35,20 @@ pytestmark = pytest.mark.timeout(600)
 
 BLOCK = 3
 """Offsets per file (small, so that one partition fills several files)."""
+
+
+@pytest.fixture
+def local_services(settings):
+    """The two servers this test uses (local Kafka and registry) answering; not upstream's."""
+    svc = Services(settings)
+    needed = [s for s in svc.planned() if s.name in ("kafka-local-1", "registry-local")]
+    if len(needed) != 2:
+        pytest.fail("no services set up: run `brokerapp services up` (make test does)")
+    try:
+        svc.wait_ready(needed)
+    except ServiceError as exc:
+        pytest.fail(f"services not answering: {exc}")
+    return svc
 
 
 def alert_id(record: dict) -> int:
@@ -86,7 +101,11 @@ def run_until_archived(workers: list[WorkerRun], count: int) -> list[dict]:
         for run in workers:
             run.start()
         return [
-            run.wait_status(lambda st: st["archived"] >= count, timeout=240, what="the archive")
+            run.wait_status(
+                lambda st: st["archived"] >= count and st["backlog"] == 0,
+                timeout=240,
+                what="the archive, committed",
+            )
             for run in workers
         ]
     finally:
@@ -148,7 +167,7 @@ async def kafka_ids(settings, topic: str) -> dict[tuple[int, int], int]:
 
 
 async def test_files_read_back_equal_to_the_alerts_and_a_replay_changes_none(
-    tmp_path, settings, services
+    tmp_path, settings, local_services
 ):
     ztf, lsst = samples("ztf"), samples("lsst")[:20]
     inputs = {alert_id(s.record): s for s in ztf + lsst}
@@ -172,6 +191,11 @@ async def test_files_read_back_equal_to_the_alerts_and_a_replay_changes_none(
     assert sorted(where.values()) == sorted(inputs)
     seen: dict[int, dict] = {}
     avro_files = sorted(root.glob("avro/survey=*/night=*/*.avro"))
+    parquet_files = sorted(root.glob("parquet/survey=*/night=*/*.parquet"))
+    for status, written in zip(statuses, (avro_files, parquet_files), strict=True):
+        assert status["files"] == len(written) and status["archived"] == len(inputs)
+        assert status["bytes"] >= sum(p.stat().st_size for p in written)
+        assert status["backlog"] == 0 and status["oldest_unwritten_age_s"] is None
     for path in avro_files:
         reader = fastavro.reader(io.BytesIO(path.read_bytes()))
         meta = reader.metadata
@@ -193,7 +217,7 @@ async def test_files_read_back_equal_to_the_alerts_and_a_replay_changes_none(
 
     # Parquet: pyarrow per file, then DuckDB over the hive-partitioned tree.
     rows = {}
-    for path in sorted(root.glob("parquet/survey=*/night=*/*.parquet")):
+    for path in parquet_files:
         for row in pq.read_table(path).to_pylist():
             assert row["alert_id"] not in rows
             rows[row["alert_id"]] = row
