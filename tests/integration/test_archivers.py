@@ -261,3 +261,53 @@ async def test_files_read_back_equal_to_the_alerts_and_a_replay_changes_none(
     replayed = run_until_archived(again, len(inputs))
     assert all(st["failures"] == 0 and st["reread"] >= 1 for st in replayed)
     assert tree(root) == before
+
+
+def renumbered(sample, copy: int):
+    """A sample alert under a new alert ID (``copy`` * 10**6 added), as a new alert."""
+    if "candid" in sample.record:
+        new = sample.record["candid"] + copy * 10**6
+        record = dict(sample.record, candid=new)
+        record["candidate"] = dict(sample.record["candidate"], candid=new)
+    else:
+        new = sample.record["diaSource"]["diaSourceId"] + copy * 10**6
+        record = dict(sample.record, diaSource=dict(sample.record["diaSource"], diaSourceId=new))
+        if "diaSourceId" in record:
+            record["diaSourceId"] = new
+    return type(sample)(sample.path, sample.schema, record)
+
+
+async def test_a_worker_killed_mid_stream_leaves_every_alert_archived_once(
+    tmp_path, settings, local_services
+):
+    lsst = samples("lsst")
+    inputs = {}
+    for copy in range(4):
+        for sample in lsst:
+            alert = renumbered(sample, copy)
+            inputs[alert_id(alert.record)] = alert
+    run = archiver(
+        tmp_path, "agents.avro_archive", "avro-archive", "BROKER_AVRO_ARCHIVE_WEB_PORT", ""
+    )
+    run.env_overrides.update(
+        {"BROKER_ALERTS_TOPIC": run.alerts, "BROKER_BRANCH_BATCH": "10"}  # many commits
+    )
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    config = {"max.message.bytes": str(settings.max_message_bytes)}
+    admin.create_topics([NewTopic(run.alerts, 4, config=config)])[run.alerts].result()
+    await send(settings, run.alerts, list(inputs.values()))
+    try:
+        run.start()
+        run.wait_status(lambda st: st["archived"] >= 40, timeout=240, what="some archived")
+        run.kill()  # kill -9, mid-stream
+        run.start()
+        run.wait_status(
+            lambda st: st["backlog"] == 0 and st["archived"] > 0, timeout=240, what="the rest"
+        )
+    finally:
+        run.stop()
+    seen: dict[int, int] = {}
+    for path in sorted((tmp_path / "archive").glob("avro/survey=*/night=*/*.avro")):
+        for record in fastavro.reader(io.BytesIO(path.read_bytes())):
+            seen[alert_id(record)] = seen.get(alert_id(record), 0) + 1
+    assert seen == {key: 1 for key in inputs}
