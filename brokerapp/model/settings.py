@@ -10,12 +10,13 @@ services listen on are taken from these addresses, so there is one source of tru
 Database hosts (``mariadb_host``, ``cassandra_contact_points``) likewise default to the
 embedded local servers on 127.0.0.1.
 
-Secrets (``mariadb_password``, ``cassandra_password``) are :class:`pydantic.SecretStr`, set
-in the environment or, when that is empty, read from a file (``mariadb_password_file``,
-default ``<home>/mariadb/password``, which ``services up --databases`` writes; and
-``cassandra_password_file``): read them with :meth:`Settings.mariadb_secret` and
-:meth:`Settings.cassandra_secret`. :meth:`Settings.masked`, hence ``brokerapp config``,
-prints them masked, and nothing logs them.
+Secrets (``mariadb_password``, ``cassandra_password``, ``web_token`` and the notifiers')
+are :class:`pydantic.SecretStr`, set in the environment or, for the first three, when that
+is empty, read from a file (``mariadb_password_file``, default ``<home>/mariadb/password``,
+which ``services up --databases`` writes; ``cassandra_password_file``; ``web_token_file``):
+read them with :meth:`Settings.mariadb_secret`, :meth:`Settings.cassandra_secret` and
+:meth:`Settings.web_secret`. :meth:`Settings.masked`, hence ``brokerapp config``, prints
+them masked, and nothing logs them.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from brokerapp.model.streams import load_descriptions, upstream_settings
 
 
 class Settings(BaseSettings):
@@ -302,6 +305,22 @@ class Settings(BaseSettings):
     )
     web_bind: str = Field("127.0.0.1", description="Address each worker's web view binds to.")
     web_port: int = Field(6066, description="Port of the worker's web view.")
+    web_auth: Literal["auto", "always"] = Field(
+        "auto",
+        description="When the workers' write endpoints (watchlist PUT and DELETE) need "
+        "`Authorization: Bearer <web_token>`: `auto` whenever `web_bind` is not a loopback "
+        "address, `always` on every address. Read-only pages stay open either way.",
+    )
+    web_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token of the workers' write endpoints (masked by `brokerapp "
+        "config`, never logged); when empty it is read from `web_token_file`. A worker with "
+        "write endpoints refuses to start when a token is needed and none is set.",
+    )
+    web_token_file: Path | None = Field(
+        None,
+        description="File holding the web token (its first line), used when `web_token` is empty.",
+    )
     mariadb_host: str = Field(
         "127.0.0.1",
         description="Host name or address of the MariaDB server the sinks and the CLI use "
@@ -669,6 +688,52 @@ class Settings(BaseSettings):
         6089, description="Port of the Parquet archiver's web view."
     )
 
+    # --- streams and federation --- (issue 15 items 6-7: brokerapp/model/streams.py,
+    # brokerapp/runtime/streams.py, brokerapp/tools/federation.py; `streams describe`,
+    # the overview's /streams/, `registry export|import`).
+    upstream_description: Path | None = Field(
+        None,
+        description="An upstream's stream description file (one JSON description or a list, "
+        "e.g. saved from another broker's /streams/). When set, the gateway's "
+        "`upstream_bootstrap`, `gateway_topic_patterns` and `upstream_registry_url` are taken "
+        "from it (they override those settings); it is validated against the JSON Schema.",
+    )
+    streams_bootstrap: str = Field(
+        "",
+        description="Kafka bootstrap servers published in the stream descriptions, as readers "
+        "reach the cluster (empty: `kafka_bootstrap`).",
+    )
+    streams_registry_url: str = Field(
+        "",
+        description="Registry URL published in the stream descriptions (empty: `registry_url`).",
+    )
+    streams_auth: str = Field(
+        "urn:brokerapp:auth:none",
+        pattern=r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$",
+        description="Authentication method of the published cluster, as a URN "
+        "(`urn:brokerapp:auth:none`, or e.g. `urn:brokerapp:auth:sasl-ssl:scram-sha-512`).",
+    )
+    streams_public_url: str = Field(
+        "",
+        description="Base URL of the overview as readers reach it; schema files of the "
+        "`json-file` streams are published under `<this>/streams/schemas/` (empty: "
+        "`http://<web_bind>:<overview_port>`).",
+    )
+    streams_vtp_endpoint: str = Field(
+        "",
+        description="VTP endpoint published for VOEvent streams, `tcp://host:port` (empty: "
+        "`tcp://<vtp_host>:<vtp_port>`).",
+    )
+
+    @model_validator(mode="after")
+    def _apply_upstream_description(self) -> Settings:
+        """Take the gateway's upstream settings from ``upstream_description`` when it is set."""
+        if self.upstream_description is not None:
+            taken = upstream_settings(load_descriptions(self.upstream_description))
+            for name, value in taken.items():
+                setattr(self, name, value)
+        return self
+
     @property
     def data_dir(self) -> Path:
         """Absolute services home."""
@@ -729,6 +794,16 @@ class Settings(BaseSettings):
             Empty when neither is set.
         """
         return _secret(self.cassandra_password, self.cassandra_password_file)
+
+    def web_secret(self) -> SecretStr:
+        """Return the write endpoints' bearer token: ``web_token``, else the token file's.
+
+        Returns
+        -------
+        SecretStr
+            Empty when neither is set.
+        """
+        return _secret(self.web_token, self.web_token_file)
 
     def masked(self) -> dict:
         """Return the effective settings as JSON-ready values, secrets masked."""

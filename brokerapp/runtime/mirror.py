@@ -36,6 +36,11 @@ Failures:
 Dead-letter messages keep the upstream key, value and headers and add
 :func:`brokerapp.wire.headers.deadletter_headers`; their offsets are committed like mirrored ones.
 
+Schema pairs at start: before it subscribes, the mirror reads the ID table's topic
+(``<app_prefix>-gateway-schema-ids``, :mod:`brokerapp.adapters.idtable`) besides the table,
+so pairs written there by another process (``brokerapp registry import``) are known for the
+first message, before the gateway's agent has stored them in the table.
+
 Restarts and new daily topics: the upstream consumer is a static group member
 (``group.instance.id``), so a stop (even ``kill -9``) leaves its member entry on the broker for
 the session timeout, and a worker restarted within that time takes the entry over without a
@@ -63,6 +68,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from mode import Service
 
+from brokerapp.adapters.idtable import read_id_table, schema_ids_topic
 from brokerapp.adapters.kafka_admin import ensure_topics
 from brokerapp.adapters.registry import RegistryClient, RegistryError
 from brokerapp.domain.remap import (
@@ -174,11 +180,24 @@ class SchemaResolver:
         self._inline: dict[str, Resolved] = {}
         self._inline_ids: dict[str, int] = {}
         self._compatibility_set = False
+        self._preloaded: dict[str, dict] = {}
+
+    def preload(self, pairs: Mapping[str, dict]) -> None:
+        """Take pairs read straight from the ID table's topic, behind the table's own.
+
+        Pairs another process appended to the topic (``brokerapp registry import``) reach the
+        table only once the gateway's agent has read them, which may be after the first
+        message; read here before the mirror starts, they are known from the start.
+        """
+        self._preloaded.update(pairs)
+
+    def _recorded(self, key: str) -> dict | None:
+        return self.store.get(key) or self._preloaded.get(key)
 
     def load(self) -> int:
-        """Read every pair back from the store; return how many were read."""
+        """Read every pair back from the store (and the preloaded pairs); return how many."""
         loaded = 0
-        for key in list(self.store.keys()):
+        for key in {*self.store.keys(), *self._preloaded}:
             kind, _, ident = key.partition(":")
             if kind == "confluent":
                 loaded += self._stored_confluent(int(ident)) is not None
@@ -187,7 +206,7 @@ class SchemaResolver:
         return loaded
 
     def _stored_confluent(self, upstream_id: int) -> Resolved | None:
-        value = self.store.get(_table_key("confluent", upstream_id))
+        value = self._recorded(_table_key("confluent", upstream_id))
         if value is None:
             return None
         schema = parse_schema(value["schema"])
@@ -197,7 +216,7 @@ class SchemaResolver:
         return resolved
 
     def _stored_inline(self, fingerprint: str) -> int | None:
-        value = self.store.get(_table_key("inline", fingerprint))
+        value = self._recorded(_table_key("inline", fingerprint))
         if value is None:
             return None
         self._inline_ids[fingerprint] = int(value["local"])
@@ -403,6 +422,11 @@ class Mirror(Service):
         settings = self.settings
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._create_topics)
+        self.resolver.preload(
+            await loop.run_in_executor(
+                None, read_id_table, settings.kafka_bootstrap, schema_ids_topic(settings.app_prefix)
+            )
+        )
         loaded = self.resolver.load()
         logger.info("gateway: %d schema pair(s) read back from the table", loaded)
         self._producer = AIOKafkaProducer(

@@ -11,6 +11,11 @@
     every 5 s.
 ``/status.json``
     The same rows as JSON.
+``/streams/``
+    The stream description of every output topic, a JSON list (format and JSON Schema:
+    :mod:`brokerapp.model.streams`; built by :mod:`brokerapp.runtime.streams`, each validated
+    before it is served). ``/streams/<name>`` is one of them (by stream or topic name);
+    ``/streams/schemas/cutouts_v1.avsc`` the Avro schema file the ``cutouts`` stream names.
 ``/metrics``
     Prometheus text format (``broker_up``, ``broker_received_total``, ``broker_sent_total``,
     ``broker_deadlettered_total``, ``broker_lag``, ``broker_latency_ms{quantile=...}``,
@@ -49,6 +54,8 @@ import httpx
 from aiohttp import web
 
 from brokerapp.model.settings import Settings
+from brokerapp.runtime.streams import CUTOUTS_SCHEMA_FILE, describe_streams
+from brokerapp.wire.lean import CUTOUTS_SCHEMA
 
 __all__ = ["metrics_text", "render_overview", "serve", "summarise", "workers"]
 
@@ -291,8 +298,29 @@ def serve(settings: Settings, port: int) -> web.Application:
             text=metrics_text(await collect(settings)), content_type="text/plain", charset="utf-8"
         )
 
+    async def streams(_request: web.Request) -> web.Response:
+        return web.json_response(describe_streams(settings))
+
+    async def stream(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            (description,) = describe_streams(settings, name)
+        except KeyError:
+            return web.json_response({"error": f"no output stream {name!r}"}, status=404)
+        return web.json_response(description)
+
+    async def schema_file(_request: web.Request) -> web.Response:
+        return web.json_response(CUTOUTS_SCHEMA)
+
     application = web.Application()
     application.add_routes(
-        [web.get("/", page), web.get("/status.json", status), web.get("/metrics", metrics)]
+        [
+            web.get("/", page),
+            web.get("/status.json", status),
+            web.get("/metrics", metrics),
+            web.get("/streams/", streams),
+            web.get(f"/streams/schemas/{CUTOUTS_SCHEMA_FILE}", schema_file),
+            web.get("/streams/{name}", stream),
+        ]
     )
     return application

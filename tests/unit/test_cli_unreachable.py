@@ -89,6 +89,7 @@ LOCAL_KAFKA_COMMANDS = {
     "replay": ["replay", "some-group", "--to-earliest"],
     "tail": ["tail", "--topic", "alerts"],
     "cutouts": ["cutouts", "739260766315010006"],
+    "registry export": ["registry", "export"],
     "produce": ["produce", "--simulate", "1", "--topic", "some-topic"],
     "produce --from-db": ["produce", "--from-db", "candidates", "--topic", "some-topic"],
     "watchlist put": ["watchlist", "put", "w1", str(WATCHLISTS / "watchlist.csv")],
