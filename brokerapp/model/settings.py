@@ -690,6 +690,57 @@ class Settings(BaseSettings):
     webhook_ca_file: Path | None = Field(
         None, description="CA bundle verifying subscribers' HTTPS certificates (default: system)."
     )
+    # --- archivers ---
+    # Avro backup and Parquet archivers (issue 16 item 1): agents/avro_archive.py,
+    # agents/parquet_archive.py, brokerapp/adapters/archive/.
+    archive_root: str | None = Field(
+        None,
+        description="Root the archivers write under: a local path or any fsspec URL "
+        "(`s3://bucket/prefix`, `memory://x`); default `<home>/archive`. Read it with "
+        "`Settings.archive_url`.",
+    )
+    archive_block_records: int = Field(
+        500,
+        ge=1,
+        description="Offsets per Avro backup file: the records of partition offsets "
+        "`[k*n, (k+1)*n)` of one survey, night, hour and schema go to one file, so a replay "
+        "rewrites the same file rather than adding one. The worker holds the bodies of the "
+        "current block of each partition in memory (up to n x 190 KB for Rubin alerts).",
+    )
+    archive_parquet_block_records: int = Field(
+        2000,
+        ge=1,
+        description="Offsets per Parquet file (the same scheme as `archive_block_records`; "
+        "rows are a few KB, so blocks can be larger: each row is held in memory, about "
+        "20 KB for a ZTF alert with 30 previous detections).",
+    )
+    archive_avro_codec: Literal["deflate", "zstandard", "null"] = Field(
+        "zstandard",
+        description="Codec of the Avro backup container files (see bench/bench_archive.py).",
+    )
+    archive_parquet_row_group_rows: int = Field(
+        500,
+        ge=1,
+        description="Rows per Parquet row group (a file has at most "
+        "`archive_parquet_block_records` rows): the unit a scan reads or skips by its "
+        "column statistics.",
+    )
+    archive_parquet_compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
+        "zstd", description="Compression of the Parquet columns."
+    )
+    archive_linger_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Pause (s) of an archiver after a batch smaller than `branch_batch` "
+        "(it is ahead of the stream), so that its next batch rewrites each block file with "
+        "more alerts at once.",
+    )
+    avro_archive_web_port: int = Field(
+        6088, description="Port of the Avro backup archiver's web view."
+    )
+    parquet_archive_web_port: int = Field(
+        6089, description="Port of the Parquet archiver's web view."
+    )
 
     # --- streams and federation --- (issue 15 items 6-7: brokerapp/model/streams.py,
     # brokerapp/runtime/streams.py, brokerapp/tools/federation.py; `streams describe`,
@@ -746,6 +797,11 @@ class Settings(BaseSettings):
     def faust_dir(self) -> Path:
         """Absolute folder of the workers' table stores."""
         return (self.state_dir or self.home / "faust").resolve()
+
+    @property
+    def archive_url(self) -> str:
+        """Root of the archive files: `archive_root`, or the absolute `<home>/archive`."""
+        return self.archive_root or str((self.home / "archive").resolve())
 
     @property
     def notify_dir(self) -> Path:

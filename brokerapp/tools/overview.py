@@ -32,10 +32,11 @@ What the numbers are, by kind of worker:
 - sinks: messages read, rows written (as "sent"), their rate of messages stored, the
   latency of the worst table (highest p99: input append time to write confirmed), and
   ``store_available`` (false is shown as a warning, with the last error);
-- notifiers (voevent, email, webhooks, slow branches): annotated alerts read, packets,
-  emails or POSTs written (as "sent"), the backlog (as "lag": not yet read for voevent,
-  queued and unsent for email and webhooks), failed deliveries, bytes written, and the age
-  of the oldest notification not yet written.
+- notifiers and archivers (voevent, email, webhooks, avro-archive, parquet-archive: slow
+  branches): alerts read, packets, emails, POSTs or file writes (as "sent"), the backlog
+  (as "lag": not yet read for voevent and the archivers, queued and unsent for email and
+  webhooks), failed deliveries or writes, bytes written, and the age of the oldest
+  notification or alert not yet written.
 
 Workers are asked concurrently with a short timeout, so a stopped worker shows as down
 without delaying the page. :func:`summarise` turns one worker's status into a row and is
@@ -78,6 +79,8 @@ def workers(settings: Settings) -> dict[str, tuple[int, str]]:
         "voevent": (settings.voevent_web_port, "voevent"),
         "email": (settings.email_web_port, "email"),
         "webhooks": (settings.webhooks_web_port, "webhooks"),
+        "avro-archive": (settings.avro_archive_web_port, "avro-archive"),
+        "parquet-archive": (settings.parquet_archive_web_port, "parquet-archive"),
     }
 
 
