@@ -52,6 +52,60 @@ class Settings(BaseSettings):
         description="Bootstrap servers of the upstream cluster (Rubin/ZTF side). "
         "`services up --upstream` starts a single-broker stand-in there for tests and the demo.",
     )
+    upstream_feed_bootstrap: str = Field(
+        "127.0.0.1:9194",
+        description="The embedded upstream stand-in's internal PLAINTEXT listener, standing "
+        "for the upstream's own side: its producers (the samples and replays that `produce "
+        "--upstream`, the tests, benches and fault suite write), its admin and its registry's "
+        "journal. The broker itself reads the upstream only through `upstream_bootstrap`.",
+    )
+    upstream_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "SASL_SSL",
+        description="How the broker connects to `upstream_bootstrap` (Rubin: SASL_SSL). "
+        "The embedded upstream serves SASL_SSL with SCRAM-SHA-512 there.",
+    )
+    upstream_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism on the upstream (Rubin: SCRAM-SHA-512)."
+    )
+    upstream_sasl_username: str = Field(
+        "brokerapp",
+        description="SASL user name of the broker on the upstream. Rubin requires every "
+        "consumer group ID to start with it (see `upstream_group_prefix`).",
+    )
+    upstream_sasl_password: SecretStr = Field(
+        SecretStr(""),
+        description="SASL password on the upstream (masked, never logged); when empty it is "
+        "read from `upstream_sasl_password_file`.",
+    )
+    upstream_sasl_password_file: Path | None = Field(
+        None,
+        description="File holding the upstream SASL password (its first line); default "
+        "`<home>/kafka-upstream/client.password`, which `services up --upstream` writes.",
+    )
+    upstream_ssl_cafile: Path | None = Field(
+        None,
+        description="CA certificate(s) (PEM) that sign the upstream brokers' certificates; "
+        "default `<home>/tls/ca.pem` when that file exists (`services up --upstream` makes "
+        "it), else the system's trust store.",
+    )
+    upstream_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) for upstreams that require one."
+    )
+    upstream_ssl_keyfile: Path | None = Field(
+        None, description="Private key (PEM) of `upstream_ssl_certfile`."
+    )
+    upstream_group_prefix: str = Field(
+        "brokerapp-",
+        description="Prefix every consumer group ID on the upstream must start with (Rubin: "
+        "the user name). The gateway refuses to start when `gateway_group` lacks it; empty "
+        "turns the check off.",
+    )
+    upstream_connect_timeout: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds the gateway gives the upstream to accept its connection and "
+        "credentials before it stops with the reason (wrong password, CA or group).",
+    )
     registry_url: str = Field(
         "http://127.0.0.1:8081/apis/ccompat/v7",
         description="Base URL of the local schema registry's Confluent-compatible REST API. "
@@ -788,6 +842,10 @@ class Settings(BaseSettings):
         """Port of the upstream stand-in broker, from the first upstream bootstrap address."""
         return _port_of(self.upstream_bootstrap.split(",")[0])
 
+    def upstream_feed_port(self) -> int:
+        """Port of the upstream stand-in's internal listener, from ``upstream_feed_bootstrap``."""
+        return _port_of(self.upstream_feed_bootstrap.split(",")[0])
+
     def registry_port(self) -> int:
         """Port of the local registry, from its URL."""
         return urlparse(self.registry_url).port or 80
@@ -820,6 +878,30 @@ class Settings(BaseSettings):
             Empty when neither is set.
         """
         return _secret(self.cassandra_password, self.cassandra_password_file)
+
+    @property
+    def upstream_password_path(self) -> Path:
+        """Absolute path of the upstream SASL password file (setting or default)."""
+        default = self.home / "kafka-upstream" / "client.password"
+        return (self.upstream_sasl_password_file or default).resolve()
+
+    def upstream_secret(self) -> SecretStr:
+        """Return the upstream SASL password: the setting, else the password file's.
+
+        Returns
+        -------
+        SecretStr
+            Empty when neither is set.
+        """
+        return _secret(self.upstream_sasl_password, self.upstream_password_path)
+
+    @property
+    def upstream_cafile(self) -> Path | None:
+        """The upstream CA file: ``upstream_ssl_cafile``, else ``<home>/tls/ca.pem`` if made."""
+        if self.upstream_ssl_cafile is not None:
+            return self.upstream_ssl_cafile.resolve()
+        default = (self.home / "tls" / "ca.pem").resolve()
+        return default if default.is_file() else None
 
     def web_secret(self) -> SecretStr:
         """Return the write endpoints' bearer token: ``web_token``, else the token file's.

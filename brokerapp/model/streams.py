@@ -151,9 +151,10 @@ def upstream_settings(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         If the descriptions name different bootstraps or registries, or a stream's values
         are not in a registry (the gateway maps registry IDs).
     """
-    bootstraps, registries, patterns = set(), set(), []
+    bootstraps, registries, patterns, auths = set(), set(), [], set()
     for document in documents:
         kafka, schema = document["kafka"], document["value"]["schema"]
+        auths.add(kafka["auth"])
         if schema["type"] != "registry":
             raise DescriptionError(
                 f"stream {document['name']!r}: value.schema.type is {schema['type']!r}; the "
@@ -164,7 +165,11 @@ def upstream_settings(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         pattern = kafka.get("topic_pattern") or f"^{re.escape(kafka['topic'])}$"
         if pattern not in patterns:
             patterns.append(pattern)
-    for what, values in (("kafka.bootstrap", bootstraps), ("value.schema.registry", registries)):
+    for what, values in (
+        ("kafka.bootstrap", bootstraps),
+        ("value.schema.registry", registries),
+        ("kafka.auth", auths),
+    ):
         if len(values) > 1:
             raise DescriptionError(f"{what}: the descriptions disagree ({sorted(values)})")
     if not patterns:
@@ -173,4 +178,49 @@ def upstream_settings(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "upstream_bootstrap": bootstraps.pop(),
         "gateway_topic_patterns": patterns,
         "upstream_registry_url": registries.pop(),
+        **auth_settings(auths.pop()),
     }
+
+
+#: Security protocol named by the second part of an auth URN (``urn:brokerapp:auth:<p>[:m]``).
+AUTH_PROTOCOLS = {
+    "none": "PLAINTEXT",
+    "ssl": "SSL",
+    "sasl-plaintext": "SASL_PLAINTEXT",
+    "sasl-ssl": "SASL_SSL",
+}
+
+
+#: SASL mechanisms an auth URN may name.
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+def auth_settings(urn: str) -> dict[str, Any]:
+    """Return the upstream security settings an auth URN names.
+
+    ``urn:brokerapp:auth:none`` is PLAINTEXT with no group prefix;
+    ``urn:brokerapp:auth:ssl``; ``urn:brokerapp:auth:sasl-ssl:scram-sha-512`` (Rubin) and
+    ``urn:brokerapp:auth:sasl-plaintext:<mechanism>`` name the SASL mechanism too. The user
+    name, password and CA are the site's own settings.
+
+    Raises
+    ------
+    DescriptionError
+        If the URN is not one of these.
+    """
+    parts = urn.split(":")
+    known = len(parts) >= 4 and parts[:3] == ["urn", "brokerapp", "auth"]
+    protocol = AUTH_PROTOCOLS.get(parts[3]) if known else None
+    sasl = protocol is not None and protocol.startswith("SASL_")
+    mechanism_ok = not sasl or (len(parts) == 5 and parts[4].upper() in SASL_MECHANISMS)
+    if protocol is None or not mechanism_ok or len(parts) != (5 if sasl else 4):
+        raise DescriptionError(
+            f"kafka.auth: {urn!r} is not urn:brokerapp:auth:none|ssl|sasl-ssl:<mechanism>|"
+            "sasl-plaintext:<mechanism>"
+        )
+    out: dict[str, Any] = {"upstream_security_protocol": protocol}
+    if sasl:
+        out["upstream_sasl_mechanism"] = parts[4].upper()
+    if protocol == "PLAINTEXT":
+        out["upstream_group_prefix"] = ""
+    return out

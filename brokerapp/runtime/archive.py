@@ -195,7 +195,7 @@ class Archiver:
                 slot = pending[key] = _Pending(schema, alert.profile, record.topic)
             slot.items.append((record.offset, entry, record))
             self.runtime.processed(started)
-        for key in sorted(pending):
+        for key in sorted(pending, key=lambda k: relpath(k, self.fmt.hourly)):
             await self._write(key, pending[key], out)
         self._evict(pending)
         self.in_hand_since_ms = None

@@ -7,9 +7,11 @@ and from the file layout written down in the README, not from the code under tes
 import hashlib
 import io
 import json
+import uuid
 from pathlib import Path
 
 import fastavro
+import fsspec
 from fastavro.schema import to_parsing_canonical_form
 
 from agents.avro_archive import build
@@ -190,3 +192,24 @@ async def test_the_overview_shows_files_written_bytes_failures_and_backlog(
     assert (row["failures"], row["received"], row["oldest_s"]) == (0, 4, None)
     assert workers(settings)["avro-archive"] == (settings.avro_archive_web_port, "avro-archive")
     assert workers(settings)["parquet-archive"][1] == "parquet-archive"
+
+
+async def test_an_fsspec_root_gets_the_same_files_and_a_restart_extends_them(
+    settings, registry, tmp_path
+):
+    root = f"memory://avro-archive-{uuid.uuid4().hex}"
+    settings = configured(settings, tmp_path, archive_root=root, archive_block_records=1000)
+    alerts = samples("ztf")[:6]
+    app = build(settings)
+    prepare(app)
+    await feed(app, registry, alerts[:3])
+    restarted = build(settings)  # nothing in memory: reads the files back from the root
+    prepare(restarted)
+    await feed(restarted, registry, alerts[3:], first=3)
+    fs = fsspec.filesystem("memory")
+    names = [p for p in fs.find(root.removeprefix("memory://")) if p.endswith(".avro")]
+    assert names and all("/avro/survey=ztf/night=" in p for p in names)
+    assert not [p for p in fs.find(root.removeprefix("memory://")) if p.endswith(".tmp")]
+    ids = sorted(r["candid"] for p in names for r in fastavro.reader(io.BytesIO(fs.cat_file(p))))
+    assert ids == sorted(s.record["candid"] for s in alerts)
+    assert restarted.status()["reread"] >= 1

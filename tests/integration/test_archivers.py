@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from brokerapp.adapters.registry import RegistryClient
+from brokerapp.tools.services import ServiceError, Services
 from tests.agents.harness import samples
 
 from .workers import WorkerRun
@@ -34,6 +35,20 @@ pytestmark = pytest.mark.timeout(600)
 
 BLOCK = 3
 """Offsets per file (small, so that one partition fills several files)."""
+
+
+@pytest.fixture
+def local_services(settings):
+    """The two servers this test uses (local Kafka and registry) answering; not upstream's."""
+    svc = Services(settings)
+    needed = [s for s in svc.planned() if s.name in ("kafka-local-1", "registry-local")]
+    if len(needed) != 2:
+        pytest.fail("no services set up: run `brokerapp services up` (make test does)")
+    try:
+        svc.wait_ready(needed)
+    except ServiceError as exc:
+        pytest.fail(f"services not answering: {exc}")
+    return svc
 
 
 def alert_id(record: dict) -> int:
@@ -86,7 +101,11 @@ def run_until_archived(workers: list[WorkerRun], count: int) -> list[dict]:
         for run in workers:
             run.start()
         return [
-            run.wait_status(lambda st: st["archived"] >= count, timeout=240, what="the archive")
+            run.wait_status(
+                lambda st: st["archived"] >= count and st["backlog"] == 0,
+                timeout=240,
+                what="the archive, committed",
+            )
             for run in workers
         ]
     finally:
@@ -148,7 +167,7 @@ async def kafka_ids(settings, topic: str) -> dict[tuple[int, int], int]:
 
 
 async def test_files_read_back_equal_to_the_alerts_and_a_replay_changes_none(
-    tmp_path, settings, services
+    tmp_path, settings, local_services
 ):
     ztf, lsst = samples("ztf"), samples("lsst")[:20]
     inputs = {alert_id(s.record): s for s in ztf + lsst}
@@ -172,6 +191,11 @@ async def test_files_read_back_equal_to_the_alerts_and_a_replay_changes_none(
     assert sorted(where.values()) == sorted(inputs)
     seen: dict[int, dict] = {}
     avro_files = sorted(root.glob("avro/survey=*/night=*/*.avro"))
+    parquet_files = sorted(root.glob("parquet/survey=*/night=*/*.parquet"))
+    for status, written in zip(statuses, (avro_files, parquet_files), strict=True):
+        assert status["files"] == len(written) and status["archived"] == len(inputs)
+        assert status["bytes"] >= sum(p.stat().st_size for p in written)
+        assert status["backlog"] == 0 and status["oldest_unwritten_age_s"] is None
     for path in avro_files:
         reader = fastavro.reader(io.BytesIO(path.read_bytes()))
         meta = reader.metadata
@@ -193,7 +217,7 @@ async def test_files_read_back_equal_to_the_alerts_and_a_replay_changes_none(
 
     # Parquet: pyarrow per file, then DuckDB over the hive-partitioned tree.
     rows = {}
-    for path in sorted(root.glob("parquet/survey=*/night=*/*.parquet")):
+    for path in parquet_files:
         for row in pq.read_table(path).to_pylist():
             assert row["alert_id"] not in rows
             rows[row["alert_id"]] = row
@@ -237,3 +261,53 @@ async def test_files_read_back_equal_to_the_alerts_and_a_replay_changes_none(
     replayed = run_until_archived(again, len(inputs))
     assert all(st["failures"] == 0 and st["reread"] >= 1 for st in replayed)
     assert tree(root) == before
+
+
+def renumbered(sample, copy: int):
+    """A sample alert under a new alert ID (``copy`` * 10**6 added), as a new alert."""
+    if "candid" in sample.record:
+        new = sample.record["candid"] + copy * 10**6
+        record = dict(sample.record, candid=new)
+        record["candidate"] = dict(sample.record["candidate"], candid=new)
+    else:
+        new = sample.record["diaSource"]["diaSourceId"] + copy * 10**6
+        record = dict(sample.record, diaSource=dict(sample.record["diaSource"], diaSourceId=new))
+        if "diaSourceId" in record:
+            record["diaSourceId"] = new
+    return type(sample)(sample.path, sample.schema, record)
+
+
+async def test_a_worker_killed_mid_stream_leaves_every_alert_archived_once(
+    tmp_path, settings, local_services
+):
+    lsst = samples("lsst")
+    inputs = {}
+    for copy in range(4):
+        for sample in lsst:
+            alert = renumbered(sample, copy)
+            inputs[alert_id(alert.record)] = alert
+    run = archiver(
+        tmp_path, "agents.avro_archive", "avro-archive", "BROKER_AVRO_ARCHIVE_WEB_PORT", ""
+    )
+    run.env_overrides.update(
+        {"BROKER_ALERTS_TOPIC": run.alerts, "BROKER_BRANCH_BATCH": "10"}  # many commits
+    )
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    config = {"max.message.bytes": str(settings.max_message_bytes)}
+    admin.create_topics([NewTopic(run.alerts, 4, config=config)])[run.alerts].result()
+    await send(settings, run.alerts, list(inputs.values()))
+    try:
+        run.start()
+        run.wait_status(lambda st: st["archived"] >= 40, timeout=240, what="some archived")
+        run.kill()  # kill -9, mid-stream
+        run.start()
+        run.wait_status(
+            lambda st: st["backlog"] == 0 and st["archived"] > 0, timeout=240, what="the rest"
+        )
+    finally:
+        run.stop()
+    seen: dict[int, int] = {}
+    for path in sorted((tmp_path / "archive").glob("avro/survey=*/night=*/*.avro")):
+        for record in fastavro.reader(io.BytesIO(path.read_bytes())):
+            seen[alert_id(record)] = seen.get(alert_id(record), 0) + 1
+    assert seen == {key: 1 for key in inputs}

@@ -52,6 +52,7 @@ def _env(tmp_path, local, upstream, **extra):
             "BROKER_HOME": str(tmp_path / "home"),
             "BROKER_KAFKA_BOOTSTRAP": f"127.0.0.1:{local}",
             "BROKER_UPSTREAM_BOOTSTRAP": f"127.0.0.1:{upstream}",
+            "BROKER_UPSTREAM_FEED_BOOTSTRAP": f"127.0.0.1:{upstream}",
             "BROKER_REGISTRY_URL": f"http://127.0.0.1:{local}/apis/ccompat/v7",
             "BROKER_UPSTREAM_REGISTRY_URL": f"http://127.0.0.1:{upstream}/apis/ccompat/v7",
             "BROKER_MARIADB_PORT": str(local),

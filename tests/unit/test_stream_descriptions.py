@@ -149,7 +149,11 @@ def upstream_description(**kafka) -> dict:
     return {
         "format": "brokerapp.stream-description/1",
         "name": "lsst-alerts",
-        "kafka": {"bootstrap": "usdf-alert-stream.example.org:9094", "auth": "urn:x:y", **kafka},
+        "kafka": {
+            "bootstrap": "usdf-alert-stream.example.org:9094",
+            "auth": "urn:brokerapp:auth:sasl-ssl:scram-sha-512",
+            **kafka,
+        },
         "key": {"encoding": "none", "content": "no key"},
         "partitioning": {"by": "none", "partitioner": "round robin", "partitions": None},
         "retention": {"cleanup_policy": "delete", "ms": None},
@@ -172,6 +176,10 @@ def test_the_gateway_is_configured_from_an_upstream_description(tmp_path, monkey
     assert settings.upstream_bootstrap == "usdf-alert-stream.example.org:9094"
     assert settings.gateway_topic_patterns == [r"^lsst-alerts-\d{8}$"]
     assert settings.upstream_registry_url == "https://usdf-alert-schemas.example.org"
+    assert (settings.upstream_security_protocol, settings.upstream_sasl_mechanism) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+    )
 
     async def learn(_key, _value):
         return None
@@ -197,6 +205,11 @@ def test_our_own_alerts_description_configures_a_following_gateway(tmp_path):
     assert follower.upstream_bootstrap == "site-a.example.org:9092"
     assert follower.gateway_topic_patterns == ["^alerts$"]
     assert follower.upstream_registry_url == ours.registry_url
+    # Our local cluster is described as PLAINTEXT: no SASL, and no group prefix to keep.
+    assert (follower.upstream_security_protocol, follower.upstream_group_prefix) == (
+        "PLAINTEXT",
+        "",
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,3 +239,34 @@ def test_an_upstream_stream_without_a_registry_is_refused(tmp_path):
     path.write_text(json.dumps(document))
     with pytest.raises(ValidationError, match="value.schema.type is 'json-file'"):
         load_settings(home=tmp_path, upstream_description=path)
+
+
+@pytest.mark.parametrize(
+    ("urn", "expected"),
+    [
+        (
+            "urn:brokerapp:auth:none",
+            {"upstream_security_protocol": "PLAINTEXT", "upstream_group_prefix": ""},
+        ),
+        (
+            "urn:brokerapp:auth:sasl-ssl:scram-sha-512",
+            {"upstream_security_protocol": "SASL_SSL", "upstream_sasl_mechanism": "SCRAM-SHA-512"},
+        ),
+        ("urn:brokerapp:auth:ssl", {"upstream_security_protocol": "SSL"}),
+    ],
+)
+def test_an_auth_urn_names_the_upstream_security(urn, expected):
+    from brokerapp.model.streams import auth_settings
+
+    assert auth_settings(urn) == expected
+
+
+@pytest.mark.parametrize(
+    "urn",
+    ["urn:x", "urn:brokerapp:auth:sasl-ssl", "urn:brokerapp:auth:sasl-ssl:md5", "urn:other:a:b"],
+)
+def test_an_unknown_auth_urn_is_refused_with_the_field(urn):
+    from brokerapp.model.streams import DescriptionError, auth_settings
+
+    with pytest.raises(DescriptionError, match="kafka.auth"):
+        auth_settings(urn)
