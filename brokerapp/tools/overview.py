@@ -38,8 +38,9 @@ What the numbers are, by kind of worker:
   of the oldest notification not yet written.
 
 Workers are asked concurrently with a short timeout, so a stopped worker shows as down
-without delaying the page. :func:`summarise` turns one worker's status into a row and is
-pure (tested on plain dicts).
+without delaying the page. :func:`~brokerapp.runtime.metrics.summarise` turns one worker's
+status into a row and is pure (tested on plain dicts); the metric names are documented in
+:mod:`brokerapp.runtime.metrics`, which also gives every worker its own ``/metrics``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import httpx
 from aiohttp import web
 
 from brokerapp.model.settings import Settings
+from brokerapp.runtime.metrics import metrics_text, summarise
 from brokerapp.runtime.streams import CUTOUTS_SCHEMA_FILE, describe_streams
 from brokerapp.wire.lean import CUTOUTS_SCHEMA
 
@@ -79,104 +81,6 @@ def workers(settings: Settings) -> dict[str, tuple[int, str]]:
         "email": (settings.email_web_port, "email"),
         "webhooks": (settings.webhooks_web_port, "webhooks"),
     }
-
-
-def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Turn one worker's status (None when it did not answer) into an overview row.
-
-    Parameters
-    ----------
-    name : str
-        Worker name.
-    url : str
-        Its own page.
-    status : mapping or None
-        Its ``status.json``.
-
-    Returns
-    -------
-    dict
-        ``worker``, ``up``, ``received``, ``sent``, ``rate``, ``lag``, ``p50_ms``,
-        ``p99_ms``, ``deadlettered``, ``store``, ``store_available``, ``store_error`` and
-        ``url``; numbers are None when unknown, the ``store`` fields None but for sinks.
-    """
-    row: dict[str, Any] = {
-        "worker": name,
-        "up": status is not None,
-        "received": None,
-        "sent": None,
-        "rate": None,
-        "lag": None,
-        "p50_ms": None,
-        "p99_ms": None,
-        "deadlettered": None,
-        "store": None,
-        "store_available": None,
-        "store_error": None,
-        "failures": None,
-        "bytes": None,
-        "oldest_s": None,
-        "url": url,
-    }
-    if status is None:
-        return row
-    if "notifier" in status:  # a slow branch: notifications written, not alerts forwarded
-        latency = status.get("end_to_end") or {}
-        row.update(
-            received=status.get("received"),
-            sent=status.get("written"),
-            lag=status.get("backlog"),
-            failures=status.get("failures"),
-            bytes=status.get("bytes"),
-            oldest_s=status.get("oldest_unsent_age_s"),
-            rate=latency.get("rate"),
-            p50_ms=latency.get("p50_ms"),
-            p99_ms=latency.get("p99_ms"),
-            deadlettered=status.get("deadlettered"),
-        )
-        return row
-    if "mirrored" in status:  # the gateway
-        latency = status.get("last_minute") or {}
-        partitions = status.get("partitions") or []
-        lags = [p["lag"] for p in partitions if p.get("lag") is not None]
-        row.update(
-            received=status.get("mirrored"),
-            sent=status.get("mirrored"),
-            lag=sum(lags) if lags else None,
-        )
-    elif isinstance(status.get("tables"), Mapping):  # a database sink
-        tables = [t for t in status["tables"].values() if isinstance(t, Mapping)]
-        latencies = [t.get("stored_latency") or {} for t in tables]
-        latency = _worst(latencies)
-        rates = [lat["rate"] for lat in latencies if lat.get("rate") is not None]
-        row.update(
-            received=status.get("received"),
-            sent=sum(t.get("rows_written") or 0 for t in tables),
-            lag=status.get("lag"),
-            store=status.get("store"),
-            store_available=status.get("store_available"),
-            store_error=status.get("last_error"),
-        )
-        latency = {**latency, "rate": sum(rates) if rates else None}
-    else:
-        latency = status.get("end_to_end") or {}
-        sent = status.get("sent") or {}
-        row.update(received=status.get("received"), sent=sum(sent.values()), lag=status.get("lag"))
-    row.update(
-        rate=latency.get("rate"),
-        p50_ms=latency.get("p50_ms"),
-        p99_ms=latency.get("p99_ms"),
-        deadlettered=status.get("deadlettered"),
-    )
-    return row
-
-
-def _worst(latencies: list[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """Return the latency summary with the highest p99 (then p50); empty when none has one."""
-    known = [lat for lat in latencies if lat.get("p99_ms") is not None]
-    if not known:
-        return {}
-    return max(known, key=lambda lat: (lat["p99_ms"], lat.get("p50_ms") or 0.0))
 
 
 def _store_cell(row: Mapping[str, Any]) -> str:
@@ -227,37 +131,6 @@ def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
         "POSTs written, lag their backlog, oldest_s the age of the oldest unwritten one.</p>"
         '<p><a href="/metrics">Prometheus metrics</a></p></body></html>'
     )
-
-
-def metrics_text(rows: list[dict[str, Any]]) -> str:
-    """Return the rows in Prometheus text exposition format."""
-    series = [
-        ("broker_up", "gauge", "1 if the worker answered", "up"),
-        ("broker_received_total", "counter", "alerts read", "received"),
-        ("broker_sent_total", "counter", "messages written", "sent"),
-        ("broker_deadlettered_total", "counter", "messages dead-lettered", "deadlettered"),
-        ("broker_lag", "gauge", "messages behind (gateway: not yet committed)", "lag"),
-        ("broker_store_available", "gauge", "1 if the sink's store is up", "store_available"),
-        ("broker_failures_total", "counter", "failed deliveries (notifiers)", "failures"),
-        ("broker_written_bytes_total", "counter", "bytes written (notifiers)", "bytes"),
-        ("broker_oldest_unwritten_seconds", "gauge", "age of the oldest unwritten", "oldest_s"),
-    ]
-    lines = []
-    for metric, kind, text, field in series:
-        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}"]
-        for row in rows:
-            value = row[field]
-            if value is not None:
-                lines.append(f'{metric}{{worker="{row["worker"]}"}} {float(value):g}')
-    lines += ["# HELP broker_latency_ms latency", "# TYPE broker_latency_ms gauge"]
-    for row in rows:
-        for quantile, field in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
-            if row[field] is not None:
-                lines.append(
-                    f'broker_latency_ms{{worker="{row["worker"]}",quantile="{quantile}"}} '
-                    f"{float(row[field]):g}"
-                )
-    return "\n".join(lines) + "\n"
 
 
 async def collect(settings: Settings) -> list[dict[str, Any]]:
