@@ -1,0 +1,171 @@
+"""Prometheus, as ``services up --monitoring`` starts it, scrapes real workers.
+
+The test starts its own Prometheus (Debian's ``prometheus``) through the same code as
+``services up --monitoring``, in a temporary services home on a free port, with the worker
+web ports of two real workers (ssfilter and candidates, run as a user runs them) in its
+generated scrape targets. After the workers have processed the sample alerts it asks
+Prometheus's HTTP API for their series, runs every query of the Grafana dashboard and checks
+that the alerting rules load and evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from brokerapp.model.settings import Settings
+from brokerapp.tools.services import ServiceError, Services
+
+from .test_branches import fill_buffer, samples, ztf_solar
+from .workers import WorkerRun, free_port
+
+DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "broker-dashboard.json"
+
+
+def api(port: int, path: str, **params: str) -> dict:
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/{path}{query}", timeout=10) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def wait_for(what: str, check, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def local_services(settings):
+    """The local Kafka cluster and registry answer (all this test needs of the services)."""
+    planned = [
+        s
+        for s in Services(settings).planned()
+        if s.name.startswith("kafka-local-") or s.name == "registry-local"
+    ]
+    if {"kafka-local-1", "registry-local"} - {s.name for s in planned}:
+        pytest.fail("no services set up: run `brokerapp services up` (make test does)")
+    try:
+        Services(settings).wait_ready(planned)
+    except ServiceError as exc:
+        pytest.fail(f"services not answering: {exc}")
+
+
+@pytest.fixture
+def workers(tmp_path):
+    prefix = WorkerRun(tmp_path).prefix
+    topics = {
+        "BROKER_SOLAR_TOPIC": f"{prefix}-solar",
+        "BROKER_NONSOLAR_TOPIC": f"{prefix}-nonsolar",
+        "BROKER_CANDIDATES_TOPIC": f"{prefix}-candidates",
+        "BROKER_SS_CANDIDATES_TOPIC": f"{prefix}-ss-candidates",
+        "BROKER_ALERTS_PARTITIONS": "4",
+    }
+    runs = {}
+    for module, path, port_setting in (
+        ("agents.ssfilter", "ssfilter", "BROKER_SSFILTER_WEB_PORT"),
+        ("agents.candidates", "candidates", "BROKER_CANDIDATES_WEB_PORT"),
+    ):
+        run = WorkerRun(tmp_path / path, module=module, path=path, port_setting=port_setting)
+        run.prefix = prefix
+        run.workdir.mkdir(parents=True)
+        run.env_overrides.update(topics)
+        runs[path] = run
+    yield runs
+    for run in runs.values():
+        run.stop()
+
+
+async def test_prometheus_scrapes_every_worker_and_runs_the_dashboard(
+    local_services, settings, tmp_path, workers
+):
+    ssfilter, candidates = workers["ssfilter"], workers["candidates"]
+    alerts = samples("ztf")
+    nonsolar = [a for a in alerts if not ztf_solar(a[1])]
+    await fill_buffer(settings, ssfilter.alerts, alerts)
+    for run in workers.values():
+        run.start()
+    ssfilter.wait_status(lambda s: s["received"] == len(alerts))
+    candidates.wait_status(lambda s: s["received"] == len(alerts))  # solar and nonsolar
+
+    monitoring = Settings(
+        home=tmp_path / "home",
+        prometheus_port=free_port(),
+        prometheus_scrape_seconds=1,
+        ssfilter_web_port=ssfilter.port,
+        candidates_web_port=candidates.port,
+    )
+    svc = Services(monitoring)
+    prometheus = svc.start_monitoring()
+    port = prometheus.port
+    try:
+        ours = f"127.0.0.1:({ssfilter.port}|{candidates.port})"
+        selector = f'{{job="broker", instance=~"{ours}"}}'
+
+        def received():
+            result = api(port, "query", query=f"broker_received_total{selector}")["result"]
+            return {s["metric"]["worker"]: s for s in result} if len(result) == 2 else None
+
+        series = wait_for("both workers' series", received)
+        assert series.keys() == {"ssfilter", "candidates"}
+        assert float(series["ssfilter"]["value"][1]) == len(alerts)
+        assert float(series["candidates"]["value"][1]) == len(alerts)
+        assert series["ssfilter"]["metric"]["instance"] == f"127.0.0.1:{ssfilter.port}"
+
+        sent = api(port, "query", query=f"broker_sent_total{selector}")["result"]
+        by_worker = {s["metric"]["worker"]: float(s["value"][1]) for s in sent}
+        # ssfilter: each alert to its split stream, and its cutouts once; candidates: one
+        # update per alert.
+        assert by_worker == {"ssfilter": 2 * len(alerts), "candidates": len(alerts)}
+        assert len(nonsolar) < len(alerts)
+
+        for worker in ("ssfilter", "candidates"):
+            names = api(port, "label/__name__/values", **{"match[]": f'{{worker="{worker}"}}'})
+            assert {
+                "broker_up",
+                "broker_received_total",
+                "broker_sent_total",
+                "broker_deadlettered_total",
+                "broker_lag",
+                "broker_latency_ms",
+            } <= set(names), (worker, names)
+        up = api(port, "query", query=f"up{selector}")["result"]
+        assert sorted(float(s["value"][1]) for s in up) == [1.0, 1.0]
+
+        # Every dashboard query runs; the throughput, lag and latency panels have data.
+        dashboard = json.loads(DASHBOARD.read_text())
+        time.sleep(3 * monitoring.prometheus_scrape_seconds)  # samples for rate()
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                query = target["expr"].replace("$worker", "ssfilter|candidates")
+                query = query.replace("$__rate_interval", "1m")
+                result = api(port, "query", query=query)["result"]
+                title = panel["title"].lower()
+                if any(w in title for w in ("read per", "written per", "lag", "latency")):
+                    workers_found = {s["metric"].get("worker") for s in result}
+                    assert {"ssfilter", "candidates"} <= workers_found, (title, result)
+
+        def rules_evaluated():
+            groups = api(port, "rules")["groups"]
+            rules = [rule for group in groups for rule in group["rules"]]
+            return rules if rules and all(r["health"] == "ok" for r in rules) else None
+
+        rules = wait_for("the alerting rules to evaluate", rules_evaluated)
+        assert {r["name"] for r in rules} >= {
+            "BrokerConsumerLag",
+            "BrokerDeadLetterRate",
+            "BrokerGatewayStalled",
+            "BrokerStoreDown",
+        }
+    finally:
+        svc.stop(prometheus.name, grace=20)
