@@ -690,6 +690,15 @@ class Settings(BaseSettings):
         pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$",
         description="How long Prometheus keeps samples (`--storage.tsdb.retention.time`).",
     )
+    overview_history_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="How far back (s) the overview's page draws each worker's lag and p99 "
+        "latency, from the polls it keeps in memory.",
+    )
+    overview_poll_seconds: float = Field(
+        5.0, gt=0, description="How often (s) the overview polls every worker for that history."
+    )
     prometheus_extra_targets: list[str] = Field(
         [],
         description="More `host:port` web views to scrape besides the workers' `*_web_port` "

@@ -8,7 +8,10 @@
     built from each worker's own ``status.json``: up or down, alerts in and out, rate over
     the last minute, lag (messages not yet read), p50/p99 latency, dead letters, for a sink
     whether its store is available, and a link to the worker's own page. It reloads itself
-    every 5 s.
+    every 5 s. Two more columns draw each worker's lag and p99 latency over the last
+    ``overview_history_seconds`` as small inline SVG lines (hover for the last and largest
+    value), from a ring buffer of the polls the overview makes every
+    ``overview_poll_seconds`` while it runs (:class:`History`, :func:`sparkline`).
 ``/status.json``
     The same rows as JSON.
 ``/streams/``
@@ -46,8 +49,11 @@ status into a row and is pure (tested on plain dicts); the metric names are docu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -58,7 +64,15 @@ from brokerapp.runtime.metrics import metrics_text, summarise
 from brokerapp.runtime.streams import CUTOUTS_SCHEMA_FILE, describe_streams
 from brokerapp.wire.lean import CUTOUTS_SCHEMA
 
-__all__ = ["metrics_text", "render_overview", "serve", "summarise", "workers"]
+__all__ = [
+    "History",
+    "metrics_text",
+    "render_overview",
+    "serve",
+    "sparkline",
+    "summarise",
+    "workers",
+]
 
 #: Seconds a worker may take to answer before it is shown as down.
 ASK_TIMEOUT = 1.0
@@ -83,6 +97,91 @@ def workers(settings: Settings) -> dict[str, tuple[int, str]]:
     }
 
 
+class History:
+    """Lag and p99 latency of every worker over the last ``seconds``, from the overview's polls.
+
+    A ring buffer per worker: :meth:`record` appends one point per worker and poll, and drops
+    the points older than ``seconds``. Nothing is kept across restarts of the overview.
+
+    Parameters
+    ----------
+    seconds : float
+        How far back points are kept.
+    """
+
+    #: The row fields kept, in the order of the stored tuples after the time.
+    FIELDS = ("lag", "p99_ms")
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._points: dict[str, deque[tuple[float, float | None, float | None]]] = {}
+
+    def record(self, rows: list[dict[str, Any]], now: float) -> None:
+        """Add one poll: each row's ``lag`` and ``p99_ms`` (None when unknown) at ``now``."""
+        for row in rows:
+            points = self._points.setdefault(row["worker"], deque())
+            points.append((now, row["lag"], row["p99_ms"]))
+            while points and points[0][0] < now - self.seconds:
+                points.popleft()
+
+    def series(self, worker: str, field: str) -> list[tuple[float, float]]:
+        """Return ``(time, value)`` of one worker's ``lag`` or ``p99_ms``, known values only."""
+        index = 1 + self.FIELDS.index(field)
+        return [
+            (point[0], float(value))
+            for point in self._points.get(worker, ())
+            if (value := point[index]) is not None
+        ]
+
+
+def sparkline(
+    points: list[tuple[float, float]],
+    start: float,
+    end: float,
+    unit: str = "",
+    width: int = 120,
+    height: int = 24,
+) -> str:
+    """Return an inline SVG line of ``(time, value)`` points between ``start`` and ``end``.
+
+    The vertical scale runs from 0 to the largest value (so a flat line at the bottom is 0);
+    the ``<title>`` (shown on hover) gives the last and the largest value. No points: ``-``.
+
+    Parameters
+    ----------
+    points : list of (float, float)
+        Times (s) and values, in time order.
+    start, end : float
+        The times at the left and right edges.
+    unit : str, optional
+        Appended to the numbers of the title.
+    width, height : int, optional
+        Size in pixels.
+    """
+    if not points:
+        return "-"
+    span = max(end - start, 1e-9)
+    top = max(value for _t, value in points) or 1.0
+
+    def xy(t: float, value: float) -> str:
+        x = min(max((t - start) / span, 0.0), 1.0) * (width - 2) + 1
+        y = height - 1 - value / top * (height - 2)
+        return f"{x:.1f},{y:.1f}"
+
+    coords = " ".join(xy(t, v) for t, v in points)
+    last = points[-1][1]
+    title = html.escape(f"now {last:g}{unit}, max {max(v for _t, v in points):g}{unit}")
+    if len(points) == 1:
+        x, y = xy(*points[0]).split(",")
+        shape = f'<circle cx="{x}" cy="{y}" r="1.5" fill="#36c"/>'
+    else:
+        shape = f'<polyline fill="none" stroke="#36c" stroke-width="1.5" points="{coords}"/>'
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img"><title>{title}</title>{shape}</svg>'
+    )
+
+
 def _store_cell(row: Mapping[str, Any]) -> str:
     """Return the store cell: the store's name, with a warning when it is not available."""
     if row["store"] is None:
@@ -102,11 +201,23 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
-def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
-    """Return the overview page for the rows of :func:`summarise`."""
+def render_overview(
+    rows: list[dict[str, Any]],
+    refresh: int = 5,
+    history: History | None = None,
+    now: float | None = None,
+) -> str:
+    """Return the overview page for the rows of :func:`summarise`.
+
+    With a ``history``, two more columns draw each worker's lag and p99 latency over the
+    history's window up to ``now`` (default: the current time) as inline SVG lines.
+    """
     columns = ["worker", "up", "received", "sent", "rate", "lag", "p50_ms", "p99_ms"]
     columns += ["deadlettered", "failures", "bytes", "oldest_s", "store"]
     head = "".join(f"<th>{c}</th>" for c in columns)
+    if history is not None:
+        minutes = f"{history.seconds / 60:g} min"
+        head += f"<th>lag, last {minutes}</th><th>p99 ms, last {minutes}</th>"
     body = []
     for row in rows:
         cells = [
@@ -116,6 +227,12 @@ def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
             *(f'<td class="{c}">{_cell(row[c])}</td>' for c in columns[2:-1]),
             _store_cell(row),
         ]
+        if history is not None:
+            end = time.time() if now is None else now
+            start = end - history.seconds
+            for field, unit in (("lag", ""), ("p99_ms", " ms")):
+                line = sparkline(history.series(row["worker"], field), start, end, unit)
+                cells.append(f'<td class="{field}_trend">{line}</td>')
         body.append(f'<tr id="{html.escape(row["worker"])}">{"".join(cells)}</tr>')
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -156,9 +273,23 @@ async def collect(settings: Settings) -> list[dict[str, Any]]:
 
 def serve(settings: Settings, port: int) -> web.Application:
     """Return the overview web application (run it with ``aiohttp.web.run_app``)."""
+    history = History(settings.overview_history_seconds)
 
     async def page(_request: web.Request) -> web.Response:
-        return web.Response(text=render_overview(await collect(settings)), content_type="text/html")
+        rows = await collect(settings)
+        return web.Response(text=render_overview(rows, history=history), content_type="text/html")
+
+    async def poll(_application: web.Application) -> AsyncIterator[None]:
+        async def forever() -> None:
+            while True:
+                history.record(await collect(settings), time.time())
+                await asyncio.sleep(settings.overview_poll_seconds)
+
+        task = asyncio.create_task(forever())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def status(_request: web.Request) -> web.Response:
         return web.json_response(await collect(settings))
@@ -183,6 +314,7 @@ def serve(settings: Settings, port: int) -> web.Application:
         return web.json_response(CUTOUTS_SCHEMA)
 
     application = web.Application()
+    application.cleanup_ctx.append(poll)
     application.add_routes(
         [
             web.get("/", page),

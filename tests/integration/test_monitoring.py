@@ -11,6 +11,9 @@ that the alerting rules load and evaluate.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -19,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from brokerapp.model.settings import Settings
-from brokerapp.tools.services import ServiceError, Services
+from brokerapp.tools.services import Services
+from brokerapp.tools.services.probes import kafka_ready, registry_ready
 
 from .test_branches import fill_buffer, samples, ztf_solar
 from .workers import WorkerRun, free_port
@@ -47,18 +51,20 @@ def wait_for(what: str, check, timeout: float = 60.0):
 
 @pytest.fixture
 def local_services(settings):
-    """The local Kafka cluster and registry answer (all this test needs of the services)."""
-    planned = [
-        s
-        for s in Services(settings).planned()
-        if s.name.startswith("kafka-local-") or s.name == "registry-local"
-    ]
-    if {"kafka-local-1", "registry-local"} - {s.name for s in planned}:
-        pytest.fail("no services set up: run `brokerapp services up` (make test does)")
-    try:
-        Services(settings).wait_ready(planned)
-    except ServiceError as exc:
-        pytest.fail(f"services not answering: {exc}")
+    """The local Kafka cluster and registry answer (all this test needs of the services).
+
+    Probed directly: planning the services of the shared home would rewrite their
+    configuration files.
+    """
+    deadline = time.monotonic() + 30
+    probes = {
+        "kafka-local": kafka_ready(settings.kafka_bootstrap, 1),
+        "registry-local": registry_ready(settings.registry_url),
+    }
+    while pending := [name for name, ready in probes.items() if not ready()]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"not answering: {', '.join(pending)}: run `brokerapp services up`")
+        time.sleep(1)
 
 
 @pytest.fixture
@@ -169,3 +175,57 @@ async def test_prometheus_scrapes_every_worker_and_runs_the_dashboard(
         }
     finally:
         svc.stop(prometheus.name, grace=20)
+
+
+def test_the_overview_draws_each_workers_lag_and_latency_over_the_last_minutes(
+    local_services, settings, tmp_path, workers
+):
+    import asyncio
+
+    ssfilter, candidates = workers["ssfilter"], workers["candidates"]
+    alerts = samples("ztf")
+    asyncio.run(fill_buffer(settings, ssfilter.alerts, alerts))
+    for run in workers.values():
+        run.start()
+    own = ssfilter.wait_status(lambda s: s["received"] == len(alerts) and s["lag"] == 0)
+    candidates.wait_status(lambda s: s["received"] == len(alerts))
+    port = free_port()
+    env = {
+        **os.environ,
+        **ssfilter.env(),
+        "BROKER_CANDIDATES_WEB_PORT": str(candidates.port),
+        "BROKER_OVERVIEW_POLL_SECONDS": "0.2",
+    }
+    log = open(tmp_path / "overview.log", "wb")  # noqa: SIM115
+    overview = subprocess.Popen(
+        [sys.executable, "-m", "brokerapp", "overview", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+
+    def rows():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                page = r.read().decode()
+        except OSError:
+            return None
+        found = {}
+        for worker in ("ssfilter", "candidates"):
+            row = page.split(f'<tr id="{worker}">')[1].split("</tr>")[0]
+            lag = row.split('<td class="lag_trend">')[1].split("</td>")[0]
+            p99 = row.split('<td class="p99_ms_trend">')[1].split("</td>")[0]
+            if "<polyline" not in lag or "<polyline" not in p99:
+                return None
+            found[worker] = (lag, p99)
+        return found
+
+    try:
+        found = wait_for("lines of lag and p99 on the overview", rows, timeout=30)
+        assert own["lag"] == 0
+        assert "<title>now 0, max 0</title>" in found["ssfilter"][0]
+        assert " ms</title>" in found["ssfilter"][1]
+    finally:
+        overview.terminate()
+        overview.wait(10)
