@@ -229,3 +229,24 @@ def test_the_overview_draws_each_workers_lag_and_latency_over_the_last_minutes(
     finally:
         overview.terminate()
         overview.wait(10)
+
+
+def test_services_status_and_down_know_the_prometheus_they_started(tmp_path):
+    svc = Services(Settings(home=tmp_path / "home", prometheus_port=free_port()))
+    prometheus = svc.start_monitoring()
+    try:
+        (state,) = svc.status()
+        assert (state.name, state.running, state.answering) == ("prometheus", True, True)
+        assert state.port == prometheus.port
+        config = (tmp_path / "home" / "monitoring" / "prometheus.yml").read_text()
+        assert "job_name: broker" in config
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{prometheus.port}/api/v1/status/flags", timeout=10
+        ) as r:
+            flags = json.load(r)["data"]
+        assert flags["web.listen-address"] == f"127.0.0.1:{prometheus.port}"
+        assert flags["storage.tsdb.path"] == str(tmp_path / "home" / "monitoring" / "data")
+    finally:
+        stopped = svc.down(grace=20)
+    assert stopped == ["prometheus"]
+    assert svc.pid("prometheus") is None
