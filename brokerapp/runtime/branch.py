@@ -47,7 +47,7 @@ from brokerapp.model.settings import Settings
 from brokerapp.runtime.backoff import backoff_delay
 from brokerapp.runtime.batch import BatchLoop, Handler, Outbox, Output, Record
 from brokerapp.runtime.latency import LatencyWindow
-from brokerapp.runtime.metrics import CONTENT_TYPE, metrics_text, summarise
+from brokerapp.runtime.metrics import CONTENT_TYPE, metrics_text, process_sample, summarise
 from brokerapp.runtime.statuspage import render
 from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.wire import records
@@ -719,7 +719,8 @@ def add_status_pages(app: faust.App, path: str, status: Any) -> None:
     """Serve ``status()`` at ``/<path>/`` (HTML) and ``/<path>/status.json`` (JSON).
 
     Also serves ``/metrics``: the same status as Prometheus series labelled
-    ``worker="<path>"`` (names and meaning: :mod:`brokerapp.runtime.metrics`).
+    ``worker="<path>"``, with the process's CPU time and memory (names and meaning:
+    :mod:`brokerapp.runtime.metrics`).
 
     Parameters
     ----------
@@ -741,5 +742,5 @@ def add_status_pages(app: faust.App, path: str, status: Any) -> None:
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        row = summarise(path, f"/{path}/", status())
+        row = {**summarise(path, f"/{path}/", status()), **process_sample()}
         return web.bytes(metrics_text([row]).encode(), headers={"Content-Type": CONTENT_TYPE})

@@ -36,6 +36,9 @@ rules in ``deploy/prometheus/rules.yml`` and the dashboard in ``deploy/grafana/`
     Failed deliveries; bytes written.
 ``broker_oldest_unwritten_seconds`` (gauge, notifiers only)
     Age of the oldest notification not yet written.
+``process_cpu_seconds_total`` (counter), ``process_resident_memory_bytes`` (gauge)
+    The worker process's CPU time (user and system) and resident memory, on a worker's own
+    page only (:func:`process_sample`; the usual names of Prometheus clients).
 
 A series whose value is unknown (e.g. the lag before the first fetch) is left out rather than
 written as 0.
@@ -43,10 +46,13 @@ written as 0.
 
 from __future__ import annotations
 
+import os
+import resource
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["CONTENT_TYPE", "METRICS", "metrics_text", "summarise"]
+__all__ = ["CONTENT_TYPE", "METRICS", "metrics_text", "process_sample", "summarise"]
 
 #: Content type of the text exposition format.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -62,6 +68,8 @@ _SERIES = (
     ("broker_failures_total", "counter", "failed deliveries (notifiers)", "failures"),
     ("broker_written_bytes_total", "counter", "bytes written (notifiers)", "bytes"),
     ("broker_oldest_unwritten_seconds", "gauge", "age of the oldest unwritten", "oldest_s"),
+    ("process_cpu_seconds_total", "counter", "CPU time of the process (s)", "cpu_seconds"),
+    ("process_resident_memory_bytes", "gauge", "resident memory of the process", "rss_bytes"),
 )
 _LATENCY = "broker_latency_ms"
 
@@ -159,6 +167,27 @@ def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str
     return row
 
 
+def process_sample(statm: Path = Path("/proc/self/statm")) -> dict[str, float]:
+    """Return this process's ``cpu_seconds`` (user + system) and ``rss_bytes``.
+
+    ``rss_bytes`` comes from Linux's ``statm`` (resident pages times the page size) and is
+    left out where that file cannot be read.
+
+    Parameters
+    ----------
+    statm : Path, optional
+        The ``statm`` file of the process.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    sample = {"cpu_seconds": usage.ru_utime + usage.ru_stime}
+    try:
+        resident_pages = int(statm.read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return sample
+    sample["rss_bytes"] = float(resident_pages * os.sysconf("SC_PAGE_SIZE"))
+    return sample
+
+
 def _worst(latencies: list[Mapping[str, Any]]) -> Mapping[str, Any]:
     """Return the latency summary with the highest p99 (then p50); empty when none has one."""
     known = [lat for lat in latencies if lat.get("p99_ms") is not None]
@@ -185,7 +214,7 @@ def metrics_text(rows: list[dict[str, Any]]) -> str:
     for metric, kind, text, field in _SERIES:
         lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}"]
         for row in rows:
-            value = row[field]
+            value = row.get(field)
             if value is not None:
                 lines.append(f'{metric}{{worker="{_label(row["worker"])}"}} {_number(value)}')
     lines += [f"# HELP {_LATENCY} latency over the last minute (ms)", f"# TYPE {_LATENCY} gauge"]

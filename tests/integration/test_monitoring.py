@@ -144,6 +144,8 @@ async def test_prometheus_scrapes_every_worker_and_runs_the_dashboard(
                 "broker_deadlettered_total",
                 "broker_lag",
                 "broker_latency_ms",
+                "process_cpu_seconds_total",
+                "process_resident_memory_bytes",
             } <= set(names), (worker, names)
         up = api(port, "query", query=f"up{selector}")["result"]
         assert sorted(float(s["value"][1]) for s in up) == [1.0, 1.0]
@@ -161,7 +163,10 @@ async def test_prometheus_scrapes_every_worker_and_runs_the_dashboard(
                     found = {s["metric"].get("worker") for s in result}
                     return {"ssfilter", "candidates"} <= found
 
-                if any(w in title for w in ("read per", "written per", "lag", "latency")):
+                if any(
+                    w in title
+                    for w in ("read per", "written per", "lag", "latency", "memory", "cpu")
+                ):
                     # rate() has a value from the second sample of a counter on.
                     wait_for(f"both workers in {title!r}: {query}", both, timeout=30)
                 else:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from brokerapp.model.settings import Settings
-from brokerapp.runtime.metrics import METRICS, metrics_text, summarise
+from brokerapp.runtime.metrics import METRICS, metrics_text, process_sample, summarise
 from brokerapp.tools.services.monitoring import (
     RULES_FILE,
     prometheus_service,
@@ -148,3 +148,18 @@ def test_every_dashboard_panel_is_placed_and_uses_the_prometheus_input(panel):
     assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
     assert {"h", "w", "x", "y"} <= panel["gridPos"].keys()
     assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
+
+
+def test_the_process_sample_reads_resident_pages_and_cpu_time(tmp_path):
+    import os
+
+    statm = tmp_path / "statm"
+    statm.write_text("5000 1200 300 10 0 900 0\n")
+    sample = process_sample(statm)
+    assert sample["rss_bytes"] == 1200 * os.sysconf("SC_PAGE_SIZE")
+    assert sample["cpu_seconds"] > 0
+    assert "rss_bytes" not in process_sample(tmp_path / "missing")
+    row = {**summarise("objects", "/objects/", {"received": 1}), **sample}
+    text = metrics_text([row])
+    assert f'process_resident_memory_bytes{{worker="objects"}} {sample["rss_bytes"]!r}' in text
+    assert "# TYPE process_cpu_seconds_total counter" in text
