@@ -805,6 +805,37 @@ class Settings(BaseSettings):
         "`tcp://<vtp_host>:<vtp_port>`).",
     )
 
+    # --- monitoring --- (issue 15 item 9: brokerapp/runtime/metrics.py,
+    # brokerapp/tools/services/monitoring.py, deploy/prometheus/, deploy/grafana/;
+    # `services up --monitoring`).
+    prometheus_port: int = Field(
+        6090,
+        description="Port of the Prometheus server `services up --monitoring` starts (bound "
+        "to 127.0.0.1; its data under `<home>/monitoring`).",
+    )
+    prometheus_scrape_seconds: float = Field(
+        5.0, gt=0, description="How often (s) Prometheus scrapes every worker's `/metrics`."
+    )
+    prometheus_retention: str = Field(
+        "15d",
+        pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$",
+        description="How long Prometheus keeps samples (`--storage.tsdb.retention.time`).",
+    )
+    overview_history_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="How far back (s) the overview's page draws each worker's lag and p99 "
+        "latency, from the polls it keeps in memory.",
+    )
+    overview_poll_seconds: float = Field(
+        5.0, gt=0, description="How often (s) the overview polls every worker for that history."
+    )
+    prometheus_extra_targets: list[str] = Field(
+        [],
+        description="More `host:port` web views to scrape besides the workers' `*_web_port` "
+        "settings (e.g. a second filters worker; JSON list in the environment).",
+    )
+
     @model_validator(mode="after")
     def _apply_upstream_description(self) -> Settings:
         """Take the gateway's upstream settings from ``upstream_description`` when it is set."""

@@ -38,6 +38,7 @@ from brokerapp.tools.services.config import (
     write_mariadb_cnf,
 )
 from brokerapp.tools.services.install import MAVEN_SERVERS, install_server
+from brokerapp.tools.services.monitoring import prometheus_service
 from brokerapp.tools.services.probes import (
     LOCAL_HOST,
     cassandra_ready,
@@ -423,6 +424,7 @@ class Services(Supervisor):
         upstream: bool = False,
         registry: bool = True,
         databases: bool = False,
+        monitoring: bool = False,
     ) -> list[Service]:
         """Install if needed, format and start the local (and upstream) services.
 
@@ -437,6 +439,8 @@ class Services(Supervisor):
         databases : bool
             Also start MariaDB and Cassandra (first, as Cassandra is slowest to answer), and
             create MariaDB's broker database and account once it answers.
+        monitoring : bool
+            Also start Prometheus, scraping every worker (:meth:`monitoring`).
 
         Returns
         -------
@@ -467,7 +471,23 @@ class Services(Supervisor):
         if dbs:
             self.wait_databases(dbs)
             started += dbs
+        if monitoring:
+            started.append(self.start_monitoring())
         return started
+
+    def monitoring(self) -> Service:
+        """Return the Prometheus service, writing its configuration and scrape targets.
+
+        See :mod:`~brokerapp.tools.services.monitoring`.
+        """
+        return prometheus_service(self.settings, self.home)
+
+    def start_monitoring(self) -> Service:
+        """Start Prometheus (unless it runs) and wait until it is ready; return it."""
+        prometheus = self.monitoring()
+        self.start(prometheus)
+        self.wait_ready([prometheus])
+        return prometheus
 
     def start_databases(self) -> list[Service]:
         """Initialise (once) and start MariaDB and Cassandra without waiting for them.
@@ -526,6 +546,7 @@ class Services(Supervisor):
             "registry-local",
             "registry-upstream",
             *DATABASE_SERVICES,
+            "monitoring",
         ):
             shutil.rmtree(self.home / sub, ignore_errors=True)
         shutil.rmtree(self.settings.faust_dir, ignore_errors=True)
@@ -573,6 +594,8 @@ class Services(Supervisor):
             planned.append(self.mariadb())
         if self._pid_file("cassandra").exists():
             planned.append(self.cassandra())
+        if self._pid_file("prometheus").exists():
+            planned.append(self.monitoring())
         return planned
 
 
