@@ -14,6 +14,7 @@ import yaml
 
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.metrics import METRICS, metrics_text, process_sample, summarise
+from brokerapp.tools.overview import workers
 from brokerapp.tools.services.monitoring import (
     RULES_FILE,
     prometheus_service,
@@ -63,7 +64,10 @@ def test_scrape_targets_are_every_worker_web_port_on_loopback():
     assert f"127.0.0.1:{settings.gateway_web_port}" in targets
     assert f"127.0.0.1:{settings.cassandra_sink_web_port}" in targets
     assert targets[-1] == "10.0.0.5:6069"
-    assert len(targets) == len(set(targets)) == 14
+    # Every web port of the overview's workers once, then the extra target.
+    ports = {port for port, _path in workers(settings).values()}
+    assert len(targets) == len(set(targets)) == len(ports) + 1
+    assert "127.0.0.1:6090" in targets and "127.0.0.1:6091" in targets  # the image archivers
 
 
 def test_the_generated_configuration_passes_promtool(tmp_path):
