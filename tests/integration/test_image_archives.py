@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import urllib.request
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,6 +135,12 @@ async def test_every_cutout_file_equals_its_alert_and_a_replay_changes_none(
     assert status["dead_lettered"] == 1 and status["alerts_archived"] == len(alerts)
     assert status["written"] == 9 * len(alerts)
     assert status["oldest_unwritten_age_s"] is None
+    assert "cutout-archive" in first.page()  # the HTML status page
+    url = f"http://127.0.0.1:{first.port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        metrics = response.read().decode()
+    written = f'broker_sent_total{{worker="cutout-archive"}} {9 * len(alerts)}'
+    assert written in metrics and 'broker_written_bytes_total{worker="cutout-archive"}' in metrics
 
     files = tree(root)
     expected = {
