@@ -111,6 +111,7 @@ def build(settings: Settings) -> faust.App:
                 await writer.delay()
                 await writer.write(files)
                 counts["alerts" if files else "without_stamps"] += 1
+                writer.written_after(runtime.end_to_end, record)
                 pending.done(record)
                 runtime.processed(started)
         finally:

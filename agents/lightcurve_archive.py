@@ -139,6 +139,7 @@ def build(settings: Settings) -> faust.App:
                 await writer.delay()
                 await writer.write(files)
                 counts["objects"] += 1
+                writer.written_after(runtime.end_to_end, record)
                 pending.done(record)
                 runtime.processed(started)
         finally:

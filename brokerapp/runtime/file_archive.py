@@ -16,7 +16,10 @@ store that does not answer) is retried after a backoff (``sink_retry_backoff`` d
 object), also off the loop's critical path, to run a deliberately slow archiver.
 
 :class:`Pending` keeps the append times of the records of the batch in hand not yet written,
-for the age of the oldest unwritten one in the status.
+for the age of the oldest unwritten one in the status. :meth:`FileWriter.written_after`
+records, per alert or object, the time from its record's append time to its files being in
+place, as the branch's ``end_to_end`` latency (the overview's rate and p50/p99 of an
+archiver).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from brokerapp.adapters.archive.files import write_atomic
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.backoff import backoff_delay
 from brokerapp.runtime.batch import Record
+from brokerapp.runtime.latency import LatencyWindow
 
 __all__ = ["FileWriter", "Pending"]
 
@@ -105,6 +109,15 @@ class FileWriter:
                 await asyncio.sleep(delay)
         self.counts["files"] += len(files)
         self.counts["bytes"] += sum(len(data) for data in files.values())
+
+    @staticmethod
+    def written_after(window: LatencyWindow, record: Record) -> None:
+        """Record the time from ``record``'s append to its files in place (``end_to_end``).
+
+        What the overview shows as an archiver's rate and p50/p99 latency.
+        """
+        now = time.time()
+        window.add(now, [now * 1000.0 - record.timestamp])
 
     def status(self) -> dict[str, Any]:
         """Files and bytes written, failed write attempts, the last error, the root."""

@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import hashlib
 import io
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -149,3 +150,14 @@ async def test_an_fsspec_root_gets_the_same_files(settings, registry):
     assert set(list_files(root)) == names
     written = fits.open(io.BytesIO(read_bytes(root, f"{folder}/science.fits")))
     np.testing.assert_array_equal(written[0].data, raw_pixels(sample, "science"))
+
+
+async def test_the_time_to_the_files_is_the_end_to_end_latency(settings, registry):
+    app = build(settings)
+    prepare(app)
+    appended = time.time() - 2.0  # the alert was appended to the buffer 2 s ago
+    async with run_agent(app, "process") as feed:
+        for sample in samples("ztf")[:2]:
+            await feed.put(registry.frame_sample(sample), timestamp=appended)
+    latency = app.status()["end_to_end"]
+    assert latency["count"] == 2 and 2000.0 <= latency["p50_ms"] < 60_000.0
