@@ -809,7 +809,7 @@ class Settings(BaseSettings):
     # brokerapp/tools/services/monitoring.py, deploy/prometheus/, deploy/grafana/;
     # `services up --monitoring`).
     prometheus_port: int = Field(
-        6090,
+        6095,
         description="Port of the Prometheus server `services up --monitoring` starts (bound "
         "to 127.0.0.1; its data under `<home>/monitoring`).",
     )

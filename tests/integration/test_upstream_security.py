@@ -46,7 +46,7 @@ def refused_start(run: WorkerRun, **env: str) -> str:
         run.stop()
         raise AssertionError(f"the gateway kept running:\n{run.log()}") from None
     assert run.process.returncode != 0
-    return run.log()
+    return "\n".join(p.read_text(errors="replace") for p in run.workdir.glob("gateway-*.log"))
 
 
 def test_a_wrong_password_stops_the_gateway_with_the_cause(services, tmp_path):

@@ -108,3 +108,19 @@ def test_the_web_token_comes_from_env_or_file(monkeypatch, tmp_path):
 def test_every_setting_is_documented():
     undocumented = [n for n, f in Settings.model_fields.items() if not f.description]
     assert undocumented == []
+
+
+def test_no_two_servers_default_to_the_same_port():
+    # web_port is the generic default that each worker's own *_web_port replaces.
+    ports = {
+        name: field.default
+        for name, field in Settings.model_fields.items()
+        if name.endswith("_port") and name != "web_port"
+    }
+    taken: dict[int, str] = {}
+    clashes = []
+    for name, port in ports.items():
+        if port in taken:
+            clashes.append((taken[port], name, port))
+        taken[port] = name
+    assert clashes == []
