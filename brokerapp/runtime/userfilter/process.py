@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
+import os
 import shutil
 import signal
 import struct
@@ -32,8 +34,10 @@ import orjson
 from brokerapp.runtime.userfilter.sandbox import (
     CgroupSet,
     SandboxPlan,
+    Usage,
     bwrap_argv,
     make_preexec,
+    read_usage,
     stage,
 )
 from brokerapp.userfilter.protocol import (
@@ -46,6 +50,8 @@ from brokerapp.userfilter.protocol import (
 )
 
 __all__ = ["AlertItem", "FilterFault", "FilterProcess", "describe_exit"]
+
+log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
 _STDERR_LINE = 500
@@ -200,6 +206,22 @@ class FilterProcess:
         self._stderr_task: asyncio.Task | None = None
         self._schemas_sent: set[int] = set()
         self._next_id = 0
+        self._final_usage: Usage | None = None
+        self._final_throttled: float | None = None
+
+    def usage(self) -> Usage:
+        """CPU and peak RSS of the sandbox now, or as they were just before it was ended."""
+        if self._final_usage is not None:
+            return self._final_usage
+        return read_usage(self.uid)
+
+    def throttled_ms(self) -> float:
+        """Time the CPU quota throttled the sandbox, in ms (0 without a ``cpu`` cgroup)."""
+        if self._final_throttled is not None:
+            return self._final_throttled
+        if self.cgroups is None:
+            return 0.0
+        return self.cgroups.throttled_ms() or 0.0
 
     @property
     def pid(self) -> int | None:
@@ -379,6 +401,9 @@ class FilterProcess:
             Seconds to wait for a clean exit after closing standard input.
         """
         proc = self._proc
+        if proc is not None and self._final_usage is None:
+            self._final_usage = read_usage(self.uid)
+            self._final_throttled = self.throttled_ms()
         if proc is not None:
             if proc.stdin is not None and grace > 0:
                 with contextlib.suppress(OSError, RuntimeError):
@@ -389,6 +414,7 @@ class FilterProcess:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+            await _kill_all(self.uid)
         if self._stderr_task is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._stderr_task, 2.0)
@@ -398,6 +424,33 @@ class FilterProcess:
         if self._staged is not None:
             await asyncio.to_thread(shutil.rmtree, self._staged, True)
             self._staged = None
+
+
+async def _kill_all(uid: int, attempts: int = 100) -> None:
+    """SIGKILL every process left with the sandbox's uid and wait until none is left.
+
+    Killing bwrap tears down the PID namespace, but its processes go asynchronously; a
+    restarted sandbox must not find (and count) them.
+    """
+    for _ in range(attempts):
+        pids = _pids_of(uid)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.05)
+    log.warning("processes of sandbox uid %d still present after SIGKILL", uid)
+
+
+def _pids_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+    return pids
 
 
 async def _wait_empty(cgroups: CgroupSet, attempts: int = 50) -> None:

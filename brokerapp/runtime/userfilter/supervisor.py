@@ -24,7 +24,7 @@ from typing import Any
 
 from brokerapp.runtime.backoff import backoff_delay
 from brokerapp.runtime.userfilter.process import AlertItem, FilterFault, FilterProcess
-from brokerapp.runtime.userfilter.sandbox import SandboxPlan, allocate_uid, read_usage
+from brokerapp.runtime.userfilter.sandbox import SandboxPlan, allocate_uid
 
 __all__ = ["FilterGaveUp", "FilterStatus", "FilterSupervisor", "SupervisorConfig"]
 
@@ -94,7 +94,8 @@ class FilterStatus:
     Attributes
     ----------
     state : str
-        ``new``, ``starting``, ``running``, ``backoff``, ``failed`` or ``stopped``.
+        ``new``, ``starting``, ``running``, ``faulted`` (killed, restarted on the next
+        alert), ``backoff`` (waiting to restart), ``failed`` (gave up) or ``stopped``.
     alerts_in : int
         Alerts offered.
     passed, dropped, emitted : int
@@ -196,10 +197,8 @@ class FilterSupervisor:
         )
         live = self._process.log_tail if self._process else []
         status.log_tail = (self._log_closed + list(live))[-50:]
-        if self._process is not None and self._process.cgroups is not None:
-            status.throttled_ms = self._throttled_closed + (
-                self._process.cgroups.throttled_ms() or 0.0
-            )
+        live_throttled = self._process.throttled_ms() if self._process else 0.0
+        status.throttled_ms = round(self._throttled_closed + live_throttled, 3)
         return asdict(status)
 
     async def start(self) -> str:
@@ -258,25 +257,30 @@ class FilterSupervisor:
         self._status.faults[fault.kind] = self._status.faults.get(fault.kind, 0) + 1
         self._status.last_reason = f"{fault.kind}: {fault.reason}"
         self._log_closed = (self._log_closed + list(process.log_tail))[-50:]
-        self._cpu_closed += self._cpu_current
-        self._cpu_current = 0.0
-        if process.cgroups is not None:
-            self._throttled_closed += process.cgroups.throttled_ms() or 0.0
+        self._close_usage(process)
         self._consecutive += 1
         log.warning("user filter %s: %s", self.name, self._status.last_reason)
+        self._status.state = "faulted"
         if self._consecutive > self.config.max_restarts:
             self._status.state = "failed"
             self._status.last_reason += f" (gave up after {self._consecutive} faults in a row)"
 
-    def _sample_usage(self, force: bool = False) -> None:
+    def _sample_usage(self, process: FilterProcess | None, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_usage < self.config.usage_interval:
+        if process is None or (not force and now - self._last_usage < self.config.usage_interval):
             return
         self._last_usage = now
-        usage = read_usage(self.uid)
+        usage = process.usage()
         if usage.processes:
             self._cpu_current = max(self._cpu_current, usage.cpu_ms)
             self._status.peak_rss_kb = max(self._status.peak_rss_kb, usage.rss_peak_kb)
+
+    def _close_usage(self, process: FilterProcess) -> None:
+        """Fold the usage of an ended process into the totals."""
+        self._sample_usage(process, force=True)
+        self._cpu_closed += self._cpu_current
+        self._cpu_current = 0.0
+        self._throttled_closed += process.throttled_ms()
 
     async def process(self, items: list[AlertItem]) -> list[dict]:
         """Return one verdict per alert, in order, restarting the filter as needed.
@@ -307,12 +311,13 @@ class FilterSupervisor:
             try:
                 answers = await process.exchange(pending)
             except FilterFault as fault:
-                self._sample_usage(force=True)
                 answers = fault.answered
                 if answers:
                     self._consecutive = 0
                 verdicts += answers
-                verdicts.append({"action": "error", "reason": f"{fault.kind}: {fault.reason}"})
+                verdicts.append(
+                    {"action": "error", "reason": f"{fault.kind}: {fault.reason}", "fault": True}
+                )
                 pending = pending[len(answers) + 1 :]
                 self._process = None
                 self._record_fault(fault, process)
@@ -322,7 +327,7 @@ class FilterSupervisor:
             verdicts += answers
             pending = []
         self._count(verdicts)
-        self._sample_usage()
+        self._sample_usage(self._process)
         return verdicts
 
     def _count(self, verdicts: list[dict]) -> None:
@@ -338,16 +343,15 @@ class FilterSupervisor:
                 status.records_out += len(verdict["records"])
             else:
                 status.errors += 1
-                status.last_reason = verdict["reason"]
+                if not verdict.get("fault"):  # a fault's reason is already recorded
+                    status.last_reason = verdict["reason"]
 
     async def stop(self) -> None:
         """Close the filter's input, give it a moment to exit, then kill it."""
         process, self._process = self._process, None
         if process is not None:
-            self._sample_usage(force=True)
-            self._log_closed = (self._log_closed + list(process.log_tail))[-50:]
-            self._cpu_closed += self._cpu_current
-            self._cpu_current = 0.0
             await process.close(grace=1.0)
+            self._log_closed = (self._log_closed + list(process.log_tail))[-50:]
+            self._close_usage(process)
         if self._status.state != "failed":
             self._status.state = "stopped"
