@@ -83,3 +83,19 @@ async def test_java_example_over_the_line_protocol(ztf_items, java_classes):
     assert passed_ids(ztf_items, verdicts) == BRIGHT_18
     assert all(v["annotations"]["by"] == "java" for v in verdicts if v["action"] == "pass")
     assert sup.status()["errors"] == 0, sup.status()
+
+
+async def test_avro_mode_gets_the_bare_body_and_the_schema(ztf_items):
+    from tests.userfilter.conftest import HOSTILE
+
+    sup = FilterSupervisor("avro", python_plan(HOSTILE, "avroinfo:info"), CONFIG)
+    assert await sup.start() == "avro"
+    try:
+        verdicts = await sup.process(ztf_items)
+    finally:
+        await sup.stop()
+    for item, verdict in zip(ztf_items, verdicts, strict=True):
+        report = verdict["annotations"]
+        assert report["schema"] == "alert" and report["schema_id"] == 1
+        assert report["bytes"] == len(item.body) and report["head"] == list(item.body[:8])
+        assert report["offset"] == item.offset

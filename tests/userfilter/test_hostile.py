@@ -309,3 +309,24 @@ async def test_stopped_filter_leaves_no_process_staging_or_cgroup(neighbour):
     assert not staged.exists()
     assert not [g for g in groups if g.exists()]
     assert sup.status()["state"] == "stopped"
+
+
+async def test_filter_that_stops_reading_is_stopped_when_its_pipe_is_full(neighbour, ztf_items):
+    plan = SandboxPlan(command=("/usr/bin/python3", "/code/deaf.py"), code_dir=HOSTILE)
+    sup = FilterSupervisor("deaf", plan, HOSTILE_CONFIG)
+    await sup.start()
+    try:
+        with pytest.raises(FilterGaveUp):
+            await sup.process(ztf_items[:1] * 100)  # 100 alerts of 60-70 KB: far over a pipe
+    finally:
+        await sup.stop()
+    status = sup.status()
+    assert status["faults"] == {"timeout": 3}
+    assert status["last_reason"].startswith("timeout: did not read its input within 1 s")
+
+
+async def test_log_flood_is_kept_to_a_bounded_tail(neighbour):
+    sup, verdicts = await run_hostile("chatty", python_plan(HOSTILE, "chatty:chatty"), alerts(0, 5))
+    assert [v["action"] for v in verdicts] == ["drop"] * 5
+    tail = sup.status()["log_tail"]
+    assert len(tail) == 50 and all(len(line) <= 500 for line in tail)
