@@ -8,7 +8,9 @@ answered every one of its alerts correctly, without a fault or a restart.
 """
 
 import asyncio
+import dataclasses
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -92,11 +94,11 @@ async def run_hostile(name, plan, items, config=HOSTILE_CONFIG, params=None):
     return sup, verdicts
 
 
-async def test_fork_bomb_is_held_to_its_process_limit_and_stopped(neighbour):
+@pytest.mark.parametrize("cgroups", [True, False], ids=["rlimit+cgroup", "rlimit-only"])
+async def test_fork_bomb_is_held_to_its_process_limit_and_stopped(neighbour, cgroups):
     limits = SandboxLimits(processes=12)
-    sup = FilterSupervisor(
-        "forkbomb", python_plan(HOSTILE, "forkbomb:bomb", limits), HOSTILE_CONFIG
-    )
+    config = dataclasses.replace(HOSTILE_CONFIG, use_cgroups=cgroups)
+    sup = FilterSupervisor("forkbomb", python_plan(HOSTILE, "forkbomb:bomb", limits), config)
     most = 0
     polling = True
 
@@ -226,6 +228,7 @@ async def test_no_view_of_the_broker_other_filters_or_the_host(neighbour, tmp_pa
     assert {p for p, _ in report["refused"]} >= set(paths) - {"/proc/1/environ"}
     assert not {"work", "home", "root", "var", "srv", "opt", "mnt"} & set(report["root"])
     assert report["uid"] != 0 and report["uid"] != os.getuid()
+    assert report["cap_eff"] == "0000000000000000" and report["no_new_privs"] == "1"
     assert report["wrote_code"] is False
     assert not [key for key in report["env"] if key.startswith("BROKER")]
     assert "hunter2" not in str(report)
@@ -303,10 +306,19 @@ async def test_stopped_filter_leaves_no_process_staging_or_cgroup(neighbour):
     await sup.start()
     process = sup._process
     staged, groups = process._staged, list(process.cgroups.paths.values())
+    staged_modes = {
+        name: (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+        for name, info in (
+            ("code", (staged / "code").stat()),
+            ("file", (staged / "code" / "wellbehaved.py").stat()),
+        )
+    }
     await sup.process(alerts(0, 10))
     await sup.stop()
     assert read_usage(sup.uid).processes == 0
     assert not staged.exists()
+    assert staged_modes["code"] == (0, sup.uid, 0o750)
+    assert staged_modes["file"] == (0, sup.uid, 0o640)
     assert not [g for g in groups if g.exists()]
     assert sup.status()["state"] == "stopped"
 

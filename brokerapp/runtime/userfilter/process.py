@@ -241,7 +241,9 @@ class FilterProcess:
         FilterFault
             ``start`` if the process cannot start or gives no valid ``hello`` in time.
         """
-        self._staged = await asyncio.to_thread(stage, self.plan.code_dir, self.staging_parent)
+        self._staged = await asyncio.to_thread(
+            stage, self.plan.code_dir, self.staging_parent, self.uid
+        )
         if self.use_cgroups:
             self.cgroups = CgroupSet(f"{self.name}-{self.uid}", self.plan.limits)
         procs = self.cgroups.procs_files() if self.cgroups else []

@@ -15,7 +15,8 @@ one per sandbox, so that ``RLIMIT_NPROC`` counts only that filter's processes). 
   configuration, when present) and nothing else of the host: no ``/home``, ``/root``,
   ``/work`` or the broker's home, settings or secrets;
 - the filter's code at ``/code`` and the Python SDK at ``/sdk``, both read-only copies made
-  in a staging folder (mode 0755) when the sandbox starts, so the filter sees a snapshot;
+  in a staging folder when the sandbox starts (so the filter sees a snapshot), owned by
+  ``root:<sandbox gid>`` with no access for others;
 - a private tmpfs ``/tmp``, a fresh ``/proc`` and a minimal ``/dev``;
 - an empty environment but ``PATH``, ``HOME=/tmp``, ``LANG`` and ``PYTHONPATH=/sdk:/code``.
 
@@ -186,7 +187,7 @@ def allocate_uid(base: int) -> int:
         return base + next(_uid_counter)
 
 
-def _copy_readable(source: Path, target: Path) -> None:
+def _copy_readable(source: Path, target: Path, gid: int | None) -> None:
     shutil.copytree(
         source,
         target,
@@ -194,17 +195,25 @@ def _copy_readable(source: Path, target: Path) -> None:
         dirs_exist_ok=True,
     )
     for root, dirs, files in os.walk(target):
-        os.chmod(root, 0o755)
+        _share(root, gid, True)
         for name in dirs:
-            os.chmod(os.path.join(root, name), 0o755)
+            _share(os.path.join(root, name), gid, True)
         for name in files:
             path = os.path.join(root, name)
-            mode = os.stat(path).st_mode
-            os.chmod(path, 0o755 if mode & stat.S_IXUSR else 0o644)
+            _share(path, gid, bool(os.stat(path).st_mode & stat.S_IXUSR))
 
 
-def stage(code_dir: Path, parent: Path | None = None) -> Path:
-    """Copy the filter's code and the SDK into a fresh staging folder readable by any uid.
+def _share(path: str | Path, gid: int | None, executable: bool) -> None:
+    """Make ``path`` readable by the sandbox only: group ``gid`` (or everyone without one)."""
+    if gid is not None:
+        os.chown(path, 0, gid)
+        os.chmod(path, 0o750 if executable else 0o640)
+    else:
+        os.chmod(path, 0o755 if executable else 0o644)
+
+
+def stage(code_dir: Path, parent: Path | None = None, gid: int | None = None) -> Path:
+    """Copy the filter's code and the SDK into a fresh staging folder for one sandbox.
 
     Parameters
     ----------
@@ -212,6 +221,10 @@ def stage(code_dir: Path, parent: Path | None = None) -> Path:
         The filter's code.
     parent : Path, optional
         Where to make the staging folder (default: the system temporary folder).
+    gid : int, optional
+        The sandbox's gid. When the runner is root the copies belong to ``root:<gid>`` with
+        no access for others (0750/0640), so no other sandbox's uid nor any local user can
+        read them; without it (an unprivileged runner) they are readable by everyone.
 
     Returns
     -------
@@ -219,16 +232,17 @@ def stage(code_dir: Path, parent: Path | None = None) -> Path:
         The staging folder, holding ``code/`` and ``sdk/brokerapp/userfilter/``; the caller
         removes it (:func:`shutil.rmtree`) when the sandbox has ended.
     """
+    if os.geteuid() != 0:
+        gid = None
     root = Path(tempfile.mkdtemp(prefix="brokerapp-userfilter-", dir=parent))
-    os.chmod(root, 0o755)
-    _copy_readable(Path(code_dir), root / "code")
+    _copy_readable(Path(code_dir), root / "code", gid)
     sdk_source = Path(sdk_package.__file__).parent
     package = root / "sdk" / "brokerapp"
-    _copy_readable(sdk_source, package / "userfilter")
+    _copy_readable(sdk_source, package / "userfilter", gid)
     (package / "__init__.py").write_text('"""The user-filter SDK only (sandbox copy)."""\n')
-    for path in (root / "sdk", package):
-        os.chmod(path, 0o755)
-    os.chmod(package / "__init__.py", 0o644)
+    for path in (root, root / "sdk", package):
+        _share(path, gid, True)
+    _share(package / "__init__.py", gid, False)
     return root
 
 

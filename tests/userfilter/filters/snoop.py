@@ -23,8 +23,13 @@ class Snoop(userfilter.AlertFilter):
                 handle.write("x = 1\n")
         except OSError:
             wrote = False
+        status = dict(
+            line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines()
+        )
         return userfilter.Pass(
             {
+                "cap_eff": status["CapEff"].strip(),
+                "no_new_privs": status["NoNewPrivs"].strip(),
                 "read": read,
                 "refused": refused,
                 "root": sorted(os.listdir("/")),
