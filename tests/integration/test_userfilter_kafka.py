@@ -1,8 +1,10 @@
 """A sandboxed user filter on the real local Kafka: input consumed, outputs produced, committed.
 
-The 18 ZTF sample alerts (one Avro container file per message, as ZTF publishes) go to a
-fresh input topic; a runner feeds them to the Python example filter in its sandbox. The test
-reads the output topics back as a user would, and the group's committed offsets.
+The 18 ZTF sample alerts go to a fresh input topic, as one Avro container file per message
+(as ZTF publishes) or Confluent-framed with their schema in the real local registry (as the
+``alerts`` buffer holds them); a runner feeds them to the Python example filter in its
+sandbox. The test reads the output topics back as a user would, and the group's committed
+offsets.
 """
 
 import asyncio
@@ -14,10 +16,11 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from brokerapp.adapters.registry import RegistryClient
 from brokerapp.runtime.userfilter.runner import UserFilterRunner, UserFilterSpec
 from brokerapp.runtime.userfilter.sandbox import python_plan
 from brokerapp.runtime.userfilter.supervisor import SupervisorConfig
-from brokerapp.wire.codecs import InlineCodec
+from brokerapp.wire.codecs import InlineCodec, frame
 from tests.userfilter.conftest import BRIGHT_18, EXAMPLES, HOSTILE, ZTF
 
 CONFIG = SupervisorConfig(
@@ -150,3 +153,62 @@ async def test_runner_of_a_filter_that_gives_up_commits_nothing(settings, topics
     assert status["filter"]["state"] == "failed"
     assert committed(settings, spec.group, topics["in"]) < 0  # no offset committed
     assert status["alerts_out"] == 0
+
+
+@pytest.fixture
+async def confluent_input(settings, services, unique_topic):
+    """The ZTF samples as the local ``alerts`` buffer holds them: Confluent-framed bare bodies."""
+    topic = f"sandbox-confluent-{unique_topic}"[:200]
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result(30)
+    codec = InlineCodec()
+    values, schema_ids = [], set()
+    async with RegistryClient(settings.registry_url) as registry:
+        for path in ZTF:
+            schema, bodies = codec.record_bodies(Path(path).read_bytes())
+            schema_id = await registry.register(f"{topic}-value", schema.raw)
+            schema_ids.add(schema_id)
+            values.append((schema_id, bodies[0]))
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "message.max.bytes": 10_000_000}
+    )
+    for schema_id, body in values:
+        producer.produce(topic, frame(schema_id, body))
+    assert producer.flush(30) == 0
+    return topic, values, schema_ids
+
+
+@pytest.mark.parametrize("mode", ["json", "avro"])
+async def test_runner_reads_confluent_framed_alerts(settings, topics, confluent_input, mode):
+    topic, values, schema_ids = confluent_input
+    entry = ("bright:Bright", EXAMPLES / "python") if mode == "json" else ("avroinfo:info", HOSTILE)
+    spec = UserFilterSpec(
+        name=f"confluent-{mode}-{uuid.uuid4().hex[:6]}",
+        plan=python_plan(entry[1], entry[0]),
+        input_topics=[topic],
+        pass_topic=topics["pass"],
+    )
+    runner = UserFilterRunner(settings, spec, CONFIG)
+    await runner.start()
+    try:
+        await wait_for(lambda: committed(settings, spec.group, topic) == 18)
+    finally:
+        await runner.stop()
+    status = runner.status()
+    assert status["undecodable"] == 0 and status["filter"]["errors"] == 0
+    if mode == "json":
+        messages = read_topic(settings, topics["pass"], 6)
+        codec = InlineCodec()
+        by_body = {body: path for (_, body), path in zip(values, ZTF, strict=True)}
+        ids = {
+            codec.decode_one(Path(by_body[m.value()[5:]]).read_bytes())["objectId"]
+            for m in messages
+        }
+        assert ids == BRIGHT_18
+    else:
+        messages = read_topic(settings, topics["pass"], 18)
+        reports = [json.loads(dict(m.headers())["userfilter-annotations"]) for m in messages]
+        assert [r["bytes"] for r in reports] == [len(body) for _, body in values]
+        assert {r["schema_id"] for r in reports} == schema_ids
+        assert [m.value() for m in messages] == [frame(i, b) for i, b in values]
