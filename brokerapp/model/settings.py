@@ -664,6 +664,9 @@ class Settings(BaseSettings):
         description="RLIMIT_NPROC (processes and threads, bwrap's two included) of a sandbox, "
         "and its cgroup pids.max.",
     )
+    userfilter_tmp_mb: int = Field(
+        64, ge=1, description="Size (MiB) of a sandbox's private tmpfs /tmp (host memory)."
+    )
     userfilter_cpu_share: float = Field(
         1.0, ge=0, description="CPU quota of a sandbox in cores (cgroup v1 cpu; 0: none)."
     )

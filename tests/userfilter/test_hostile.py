@@ -342,3 +342,33 @@ async def test_log_flood_is_kept_to_a_bounded_tail(neighbour):
     assert [v["action"] for v in verdicts] == ["drop"] * 5
     tail = sup.status()["log_tail"]
     assert len(tail) == 50 and all(len(line) <= 500 for line in tail)
+
+
+async def test_filling_tmp_stops_at_its_size(neighbour):
+    limits = SandboxLimits(tmp_mb=32)
+    sup, verdicts = await run_hostile(
+        "filler", python_plan(HOSTILE, "filler:fill", limits), alerts(0, 1)
+    )
+    report = verdicts[0]["annotations"]
+    assert report["error"] in ("No space left on device", "File too large")
+    assert report["written"] <= 32 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "plan, reason",
+    [
+        (python_plan(HOSTILE, "badstart:never"), "start: "),
+        (SandboxPlan(("/usr/bin/python3", "/code/oldproto.py"), HOSTILE), "protocol '99'"),
+        (SandboxPlan(("/usr/bin/no-such-program",), HOSTILE), "start: "),
+    ],
+    ids=["import-error", "wrong-protocol", "no-program"],
+)
+async def test_filter_that_cannot_start_is_given_up(neighbour, plan, reason):
+    sup = FilterSupervisor("badstart", plan, HOSTILE_CONFIG)
+    with pytest.raises(FilterGaveUp):
+        await sup.start()
+    status = sup.status()
+    assert status["state"] == "failed" and status["faults"] == {"start": 3}
+    assert reason in status["last_reason"]
+    if plan.command[-1] == "badstart:never":
+        assert any("a_module_that_is_not_in_the_sandbox" in line for line in status["log_tail"])

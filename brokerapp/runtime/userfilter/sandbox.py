@@ -17,7 +17,7 @@ one per sandbox, so that ``RLIMIT_NPROC`` counts only that filter's processes). 
 - the filter's code at ``/code`` and the Python SDK at ``/sdk``, both read-only copies made
   in a staging folder when the sandbox starts (so the filter sees a snapshot), owned by
   ``root:<sandbox gid>`` with no access for others;
-- a private tmpfs ``/tmp``, a fresh ``/proc`` and a minimal ``/dev``;
+- a private tmpfs ``/tmp`` of ``tmp_mb`` MiB, a fresh ``/proc`` and a minimal ``/dev``;
 - an empty environment but ``PATH``, ``HOME=/tmp``, ``LANG`` and ``PYTHONPATH=/sdk:/code``.
 
 Limits (``preexec``, applied to bwrap and inherited by the filter): CPU seconds
@@ -82,6 +82,8 @@ class SandboxLimits:
         ``pids.max`` of its cgroup where available.
     file_mb : int
         ``RLIMIT_FSIZE`` in MiB (largest file the filter may write in its ``/tmp``).
+    tmp_mb : int
+        Size of its private tmpfs ``/tmp`` in MiB (tmpfs pages are host memory).
     cpu_share : float
         CPU quota in cores (cgroup ``cpu``, where available; 0 for none).
     """
@@ -91,6 +93,7 @@ class SandboxLimits:
     open_files: int = 64
     processes: int = 32
     file_mb: int = 16
+    tmp_mb: int = 64
     cpu_share: float = 1.0
 
     @classmethod
@@ -101,6 +104,7 @@ class SandboxLimits:
             memory_mb=settings.userfilter_memory_mb,
             open_files=settings.userfilter_open_files,
             processes=settings.userfilter_processes,
+            tmp_mb=settings.userfilter_tmp_mb,
             cpu_share=settings.userfilter_cpu_share,
         )
 
@@ -296,7 +300,7 @@ def bwrap_argv(plan: SandboxPlan, staged: Path) -> list[str]:
         "--ro-bind", str(staged / "sdk"), "/sdk",
         "--proc", "/proc",
         "--dev", "/dev",
-        "--tmpfs", "/tmp",
+        "--size", str(plan.limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
         "--chdir", "/code",
         "--",
         *plan.command,
