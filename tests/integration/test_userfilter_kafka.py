@@ -20,8 +20,26 @@ from brokerapp.adapters.registry import RegistryClient
 from brokerapp.runtime.userfilter.runner import UserFilterRunner, UserFilterSpec
 from brokerapp.runtime.userfilter.sandbox import python_plan
 from brokerapp.runtime.userfilter.supervisor import SupervisorConfig
+from brokerapp.tools.services import ServiceError, Services
 from brokerapp.wire.codecs import InlineCodec, frame
 from tests.userfilter.conftest import BRIGHT_18, EXAMPLES, HOSTILE, ZTF
+
+LOCAL = {"kafka-local-1", "registry-local"}
+
+
+@pytest.fixture(scope="module")
+def local_services(settings):
+    """Only what these tests use: the local Kafka and registry (not the upstream side)."""
+    svc = Services(settings)
+    planned = [s for s in svc.planned() if s.name in LOCAL]
+    if {s.name for s in planned} != LOCAL:
+        pytest.fail("no services set up: run `brokerapp services up` (make test does)")
+    try:
+        svc.wait_ready(planned)
+    except ServiceError as exc:
+        pytest.fail(f"services not answering: {exc}")
+    return svc
+
 
 CONFIG = SupervisorConfig(
     answer_timeout=10, start_timeout=30, max_restarts=1, restart_initial=0.05, restart_max=0.1
@@ -29,7 +47,7 @@ CONFIG = SupervisorConfig(
 
 
 @pytest.fixture
-def topics(settings, services, unique_topic):
+def topics(settings, local_services, unique_topic):
     names = {kind: f"sandbox-{kind}-{unique_topic}"[:200] for kind in ("in", "pass", "summary")}
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     futures = admin.create_topics([NewTopic(n, 1, 1) for n in names.values()])
@@ -156,7 +174,7 @@ async def test_runner_of_a_filter_that_gives_up_commits_nothing(settings, topics
 
 
 @pytest.fixture
-async def confluent_input(settings, services, unique_topic):
+async def confluent_input(settings, local_services, unique_topic):
     """The ZTF samples as the local ``alerts`` buffer holds them: Confluent-framed bare bodies."""
     topic = f"sandbox-confluent-{unique_topic}"[:200]
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
