@@ -230,3 +230,34 @@ async def test_runner_reads_confluent_framed_alerts(settings, topics, confluent_
         assert [r["bytes"] for r in reports] == [len(body) for _, body in values]
         assert {r["schema_id"] for r in reports} == schema_ids
         assert [m.value() for m in messages] == [frame(i, b) for i, b in values]
+
+
+async def test_a_new_runner_resumes_from_the_committed_offsets(settings, topics):
+    spec = UserFilterSpec(
+        name=f"resume-{uuid.uuid4().hex[:6]}",
+        plan=python_plan(EXAMPLES / "python", "bright:bright18"),
+        input_topics=[topics["in"]],
+        pass_topic=topics["pass"],
+    )
+    first = UserFilterRunner(settings, spec, CONFIG)
+    await first.start()
+    try:
+        await wait_for(lambda: committed(settings, spec.group, topics["in"]) == 18)
+    finally:
+        await first.stop()
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "message.max.bytes": 10_000_000}
+    )
+    for path in ZTF:
+        producer.produce(topics["in"], Path(path).read_bytes())
+    assert producer.flush(30) == 0
+    second = UserFilterRunner(settings, spec, CONFIG)
+    await second.start()
+    try:
+        await wait_for(lambda: committed(settings, spec.group, topics["in"]) == 36)
+    finally:
+        await second.stop()
+    assert second.status()["filter"]["alerts_in"] == 18  # only the new ones
+    assert len(read_topic(settings, topics["pass"], 12)) == 12
+    with pytest.raises(RuntimeError):
+        await second.start()

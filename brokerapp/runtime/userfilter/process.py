@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import struct
+import subprocess
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,7 +258,7 @@ class FilterProcess:
                 limit=MAX_FRAME + 4,
                 env={},
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:  # preexec errors are the latter
             await self.close()
             raise FilterFault("start", f"cannot start the sandbox: {exc}") from None
         self._stderr_task = asyncio.create_task(self._read_stderr())

@@ -144,10 +144,23 @@ class UserFilterRunner:
         self.undecodable = 0
         self.state = "new"
         self.reason: str | None = None
-        self._stopping: asyncio.Task | None = None
+        self._stopping: asyncio.Future | None = None
 
     async def start(self) -> None:
-        """Start the sandbox (handshake), then the consumer and producer."""
+        """Start the sandbox (handshake), then the consumer and producer.
+
+        A runner starts once; to run the filter again after :meth:`stop`, make a new runner
+        (it resumes from the group's committed offsets).
+
+        Raises
+        ------
+        FilterGaveUp
+            If the filter cannot start within its restart limit.
+        RuntimeError
+            If this runner was started before.
+        """
+        if self.state != "new":
+            raise RuntimeError(f"runner {self.spec.name} was already started ({self.state})")
         self.state = "starting"
         self.registry = RegistryClient(self.settings.registry_url)
         self.confluent = ConfluentCodec(self.registry, SchemaCache())
@@ -161,9 +174,17 @@ class UserFilterRunner:
         self.state = "running"
 
     async def stop(self) -> None:
-        """Finish the batch in hand (sent and committed), stop Kafka clients and the sandbox."""
-        if self.state in ("stopped", "new"):
+        """Finish the batch in hand (sent and committed), stop Kafka clients and the sandbox.
+
+        Safe to call more than once and concurrently: every caller waits for the one stop.
+        """
+        if self.state == "new":
             return
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
         if self.state != "failed":
             self.state = "stopping"
         await self.loop.stop()
@@ -239,7 +260,8 @@ class UserFilterRunner:
         except FilterGaveUp as exc:
             self.state, self.reason = "failed", str(exc)
             log.error("user filter %s gave up: %s", self.spec.name, exc)
-            self._stopping = asyncio.create_task(self.stop())
+            # Not awaited here: stopping the loop waits for this batch's lock.
+            self._stopping = asyncio.ensure_future(self._stop())
             raise
         name = self.spec.name.encode()
         for record, verdict in zip(sources, verdicts, strict=True):
