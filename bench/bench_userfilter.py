@@ -1,6 +1,6 @@
 """User filters: alerts/s through a sandboxed filter vs in-process, and sandbox start-up time.
 
-Usage: ``python -m bench.bench_userfilter [--alerts N] [--starts N]``
+Usage: ``python -m bench.bench_userfilter [--alerts N] [--starts N] [--paced N]``
 
 Uses the 18 ZTF sample alerts (with cutouts, about 65 KB each), repeated, and the example
 filter ``examples/userfilters/python/bright.py`` (passes ``candidate.magpsf < 18``). Rows:
@@ -18,8 +18,10 @@ filter ``examples/userfilters/python/bright.py`` (passes ``candidate.magpsf < 18
 For each row it prints alerts/s, the runner's CPU per alert (this process) and the
 filter's CPU per alert (its sandbox, from ``/proc``), and from their sum how many such filters
 two cores could run at 1,000 alerts/s each. It then prints the time from start to the
-filter's ``hello``, the mean over ``--starts`` runs. It prints numbers and asserts nothing.
-It needs ``bwrap`` and runs from the repository root.
+filter's ``hello``, the mean over ``--starts`` runs, and, for 1 to ``--paced`` Python filters
+run together from this one process, each offered 1,000 alerts/s for 3 s, the rate the slowest
+of them achieved (the machine runs N filters at 1 kHz while that stays at 1,000). It prints
+numbers and asserts nothing. It needs ``bwrap`` and runs from the repository root.
 """
 
 from __future__ import annotations
@@ -104,6 +106,30 @@ async def sandboxed(plan: SandboxPlan, items: list[AlertItem], count: int, batch
     return wall, runner_cpu, (status["cpu_ms"] - cpu_before) / 1000.0
 
 
+async def paced(plans: list[SandboxPlan], items: list[AlertItem], seconds: float) -> list[float]:
+    """Offer 1,000 alerts/s (batches of 100 every 0.1 s) to each filter; return rates achieved."""
+    sups = [FilterSupervisor(f"bench-{n}", plan, CONFIG) for n, plan in enumerate(plans)]
+    for sup in sups:
+        await sup.start()
+    batch = [items[n % len(items)] for n in range(100)]
+
+    async def feed(sup: FilterSupervisor) -> float:
+        started = time.perf_counter()
+        done = 0
+        for tick in range(int(seconds * 10)):
+            delay = started + tick * 0.1 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            done += len(await sup.process(batch))
+        return done / (time.perf_counter() - started)
+
+    try:
+        return list(await asyncio.gather(*(feed(sup) for sup in sups)))
+    finally:
+        for sup in sups:
+            await sup.stop()
+
+
 async def start_time(plan: SandboxPlan, starts: int) -> float:
     total = 0.0
     for _ in range(starts):
@@ -129,6 +155,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=3000)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument(
+        "--paced", type=int, default=6, help="up to this many Python filters at 1 kHz each"
+    )
     args = parser.parse_args()
     if shutil.which("bwrap") is None:
         sys.exit("bwrap is not installed (make install)")
@@ -164,6 +193,14 @@ async def main() -> None:
         )
     if java_dir is not None:
         shutil.rmtree(java_dir, ignore_errors=True)
+    if args.paced:
+        print()
+        print("Python SDK filters (json) offered 1,000 alerts/s each, one runner process, 3 s:")
+        print("| filters | slowest alerts/s | total alerts/s |")
+        print("| ---: | ---: | ---: |")
+        for count in range(1, args.paced + 1):
+            rates = await paced([python] * count, items, 3.0)
+            print(f"| {count} | {min(rates):.0f} | {sum(rates):.0f} |")
 
 
 if __name__ == "__main__":
