@@ -338,9 +338,21 @@ class FilterProcess:
             await self.close()
             raise FilterFault("protocol", str(exc), answers) from None
         except FilterFault as fault:
+            reason = fault.reason + self._limit_hint()
             await self.close()
-            raise FilterFault(fault.kind, fault.reason, answers) from None
+            raise FilterFault(fault.kind, reason, answers) from None
         return answers
+
+    def _limit_hint(self) -> str:
+        """Say which limit held the sandbox back, if one did (appended to a fault's reason)."""
+        hints = []
+        processes = self.usage().processes
+        if processes >= self.plan.limits.processes:
+            hints.append(f"at its process limit ({processes} processes)")
+        throttled = self.throttled_ms()
+        if throttled >= 100:
+            hints.append(f"throttled by its CPU quota for {throttled:.0f} ms")
+        return f" ({'; '.join(hints)})" if hints else ""
 
     async def _write(self, data: bytes, timeout: float) -> None:
         assert self._proc is not None and self._proc.stdin is not None
