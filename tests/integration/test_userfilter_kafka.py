@@ -261,3 +261,34 @@ async def test_a_new_runner_resumes_from_the_committed_offsets(settings, topics)
     assert len(read_topic(settings, topics["pass"], 12)) == 12
     with pytest.raises(RuntimeError):
         await second.start()
+
+
+async def test_undecodable_input_is_dead_lettered_with_its_reason(settings, topics):
+    deadletter = topics["summary"]  # a fresh topic of this test
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer.produce(topics["in"], b"\x00\x00\x00\x00\x07not avro at all", key=b"bad")
+    producer.produce(topics["in"], b"neither framing", key=b"worse")
+    assert producer.flush(30) == 0
+    spec = UserFilterSpec(
+        name=f"dlq-{uuid.uuid4().hex[:6]}",
+        plan=python_plan(EXAMPLES / "python", "bright:Bright"),
+        input_topics=[topics["in"]],
+        pass_topic=topics["pass"],
+        deadletter_topic=deadletter,
+    )
+    runner = UserFilterRunner(settings, spec, CONFIG)
+    await runner.start()
+    try:
+        await wait_for(lambda: committed(settings, spec.group, topics["in"]) == 20)
+    finally:
+        await runner.stop()
+    status = runner.status()
+    assert status["undecodable"] == 2 and status["filter"]["alerts_in"] == 18
+    assert status["filter"]["passed"] == 6
+    letters = read_topic(settings, deadletter, 2)
+    assert sorted(m.key() for m in letters) == [b"bad", b"worse"]
+    assert all(dict(m.headers())["deadletter-reason"] for m in letters)
+    assert {m.value() for m in letters} == {
+        b"\x00\x00\x00\x00\x07not avro at all",
+        b"neither framing",
+    }

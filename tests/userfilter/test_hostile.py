@@ -374,3 +374,17 @@ async def test_filter_that_cannot_start_is_given_up(neighbour, plan, reason):
     assert reason in status["last_reason"]
     if plan.command[-1] == "badstart:never":
         assert any("a_module_that_is_not_in_the_sandbox" in line for line in status["log_tail"])
+
+
+async def test_emitting_to_a_stream_not_granted_is_a_protocol_fault(neighbour, ztf_items):
+    from tests.userfilter.conftest import EXAMPLES
+
+    plan = python_plan(EXAMPLES / "python", "bright:Bright")
+    sup = FilterSupervisor("sneaky", plan, HOSTILE_CONFIG, params={"summary": True})
+    try:
+        await sup.start()
+        verdicts = await sup.process(ztf_items[:1])  # ZTF17aaacxxf, bright: emits
+    finally:
+        await sup.stop()
+    assert verdicts[0]["action"] == "error"
+    assert sup.status()["last_reason"] == "protocol: stream 'summary' was not granted"
