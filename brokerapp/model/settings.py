@@ -628,7 +628,9 @@ class Settings(BaseSettings):
         61000,
         ge=1000,
         description="First of the unprivileged uids given to sandboxes, one per sandbox of a "
-        "runner process (no account needed); give each runner process its own range.",
+        "runner process (no account needed); give each runner process its own range. Reserve "
+        "the range: no account or other process may use these uids (a stopped sandbox's "
+        "leftovers are found, and killed, by uid).",
     )
     userfilter_answer_timeout: float = Field(
         5.0,

@@ -242,6 +242,10 @@ class FilterProcess:
         FilterFault
             ``start`` if the process cannot start or gives no valid ``hello`` in time.
         """
+        if os.geteuid() != 0:
+            # Each sandbox needs a uid of its own: its usage, RLIMIT_NPROC and the final
+            # SIGKILL of every process of that uid would otherwise hit the runner itself.
+            raise FilterFault("start", "the runner must run as root to give sandboxes own uids")
         self._staged = await asyncio.to_thread(
             stage, self.plan.code_dir, self.staging_parent, self.uid
         )
