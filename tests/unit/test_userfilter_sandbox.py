@@ -4,11 +4,14 @@ tests/userfilter)."""
 import signal
 from pathlib import Path
 
+import pytest
+
 from brokerapp.model.settings import load_settings
 from brokerapp.runtime.userfilter.process import describe_exit
 from brokerapp.runtime.userfilter.sandbox import (
     SandboxLimits,
     SandboxPlan,
+    allocate_uid,
     bwrap_argv,
     python_plan,
 )
@@ -74,3 +77,10 @@ def test_limits_and_config_come_from_settings():
     settings = load_settings(userfilter_memory_mb=300, userfilter_answer_timeout=2.5)
     assert SandboxLimits.from_settings(settings).memory_mb == 300
     assert SupervisorConfig.from_settings(settings).answer_timeout == 2.5
+
+
+def test_sandbox_uids_are_never_system_accounts():
+    with pytest.raises(ValueError):
+        allocate_uid(0)
+    first, second = allocate_uid(70000), allocate_uid(70000)
+    assert first >= 70000 and second > first

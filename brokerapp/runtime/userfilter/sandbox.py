@@ -186,7 +186,14 @@ def allocate_uid(base: int) -> int:
     -------
     int
         The uid (also used as gid).
+
+    Raises
+    ------
+    ValueError
+        If ``base`` is below 1000 (system accounts; never root).
     """
+    if base < 1000:
+        raise ValueError(f"sandbox uids start at 1000 or above, not {base}")
     with _uid_lock:
         return base + next(_uid_counter)
 
