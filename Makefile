@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-install: ## Install Java, Maven, MariaDB, Chromium, bubblewrap, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
+install: ## Install Java, Maven, MariaDB, Chromium, Prometheus, bubblewrap, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
 	@command -v java >/dev/null && command -v javac >/dev/null && command -v mvn >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null)
 	@(command -v mariadbd || command -v mysqld) >/dev/null && command -v mariadb >/dev/null || \
@@ -22,6 +22,9 @@ install: ## Install Java, Maven, MariaDB, Chromium, bubblewrap, the Python packa
 	    apt-get install -y -qq mariadb-server mariadb-client >/dev/null)
 	@command -v chromium >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 	@command -v bwrap >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null)
 	@$(BASE_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
@@ -46,11 +49,12 @@ test: install ## Lint (style, layers, types), then every test tier against real 
 unit: ## Unit and agent tests only (no servers)
 	$(PYTHON) -m pytest -q tests/unit tests/agents
 
-lint: ## Check style, formatting, the layer contracts and types (no fixes)
+lint: ## Check style, formatting, the layer contracts, types and the alerting rules (no fixes)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PYTHON) -m mypy
+	promtool check rules deploy/prometheus/rules.yml
 
 format: ## Rewrite files to the project style
 	$(PYTHON) -m ruff check --fix .

@@ -21,6 +21,7 @@ from typing import Any
 
 import faust
 
+from brokerapp.adapters.idtable import schema_ids_topic
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app, lazy_app
 from brokerapp.runtime.branch import add_status_pages
@@ -29,8 +30,6 @@ from tables.gateway import schema_ids_table
 
 __all__ = ["build"]
 
-LEARNED_TOPIC = "gateway-schema-ids"
-"""Suffix of the agent's input topic (``<app_prefix>-gateway-schema-ids``)."""
 LEARN_TIMEOUT = 10.0
 """Seconds the mirror waits for a new schema pair to reach the table."""
 LEARN_POLL = 0.01
@@ -60,7 +59,7 @@ def build(settings: Settings) -> faust.App:
     app = create_app(settings, "gateway", web_port=settings.gateway_web_port)
     schema_ids = schema_ids_table(app)
     learned = app.topic(
-        f"{settings.app_prefix}-{LEARNED_TOPIC}",
+        schema_ids_topic(settings.app_prefix),
         key_type=str,
         value_serializer="json",
         partitions=1,

@@ -61,6 +61,7 @@ from brokerapp.model.settings import Settings
 from brokerapp.runtime.app import create_app, lazy_app
 from brokerapp.runtime.branch import BranchRuntime, add_status_pages
 from brokerapp.runtime.watchlist_view import Message, add_watchlist_views
+from brokerapp.runtime.webauth import WriteGuard
 from tables.watchlist import ss_objects_table, watchlists_table, zones_table
 
 __all__ = ["build"]
@@ -195,6 +196,7 @@ def build(settings: Settings) -> faust.App:
         send_control,
         settings.watchlist_chunk_entries,
         settings.watchlist_upload_max_bytes,
+        WriteGuard.from_settings(settings),
     )
 
     def status() -> dict[str, Any]:

@@ -80,7 +80,7 @@ def server_ports(settings) -> dict[str, int]:
 
     return {
         **kafka(settings.kafka_bootstrap, "kafka-local"),
-        **kafka(settings.upstream_bootstrap, "kafka-upstream"),
+        **kafka(settings.upstream_feed_bootstrap, "kafka-upstream"),
         "registry-local": urlsplit(settings.registry_url).port or 80,
         "registry-upstream": urlsplit(settings.upstream_registry_url).port or 80,
         "mariadb": settings.mariadb_port,
@@ -224,7 +224,7 @@ def run(settings, services: Services, count: int, drain: float, workdir: Path) -
         chain.prepare(services)
         lsst_id = register_lsst_schema(chain)
         size, took = write_backlog(chain, count, lsst_id)
-        upstream = AdminClient({"bootstrap.servers": settings.upstream_bootstrap})
+        upstream = AdminClient({"bootstrap.servers": settings.upstream_feed_bootstrap})
         written = sum(end_offsets(upstream, list(chain.upstream.values())).values())
         result.update(bytes_per_alert=size, written=written)
         print(

@@ -163,7 +163,7 @@ class Chain:
             "base_solar": f"{p}-base-solar",
             "base_nonsolar": f"{p}-base-nonsolar",
         }
-        self.upstream = {"ztf": f"{p}_ztf_{DATE}_programid1", "lsst": f"{p}_lsst-alerts-{DATE}"}
+        self.upstream = {"ztf": f"ztf_{DATE}_programid1_{p}", "lsst": f"lsst-alerts-{p}-{DATE}"}
         self.database = f"{p}_db"
         self.env = {
             "BROKER_SOLAR_TOPIC": self.topics["solar"],
@@ -190,7 +190,7 @@ class Chain:
             self.runs[path] = run
         self.baselines: dict[str, subprocess.Popen] = {}
         self.groups = {
-            "gateway": (f"{p}-gateway", [*self.upstream.values()], "upstream"),
+            "gateway": (f"brokerapp-{p}-gateway", [*self.upstream.values()], "upstream"),
             "ssfilter": (f"{p}-ssfilter", [self.topics["alerts"]], "local"),
             "watchlist": (
                 f"{p}-watchlist",
@@ -246,7 +246,7 @@ class Chain:
         local = [t for k, t in self.topics.items() if k not in ("objects", "control")]
         ensure_topics(self.settings.kafka_bootstrap, local, 4, alerts_topic_config(-1, 10485760))
         ensure_topics(
-            self.settings.upstream_bootstrap,
+            self.settings.upstream_feed_bootstrap,
             list(self.upstream.values()),
             4,
             {"message.timestamp.type": "LogAppendTime"},
@@ -361,7 +361,7 @@ class Chain:
             if name.startswith(self.prefix)
         ]
         delete_topics(self.settings.kafka_bootstrap, local)
-        delete_topics(self.settings.upstream_bootstrap, list(self.upstream.values()))
+        delete_topics(self.settings.upstream_feed_bootstrap, list(self.upstream.values()))
         root = pymysql.connect(unix_socket=str(services.mariadb_socket), user="root")
         with root.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {sql_name(self.database)}")
@@ -397,7 +397,7 @@ class Chain:
         session timeout); such groups are retried until ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        for bootstrap in (self.settings.kafka_bootstrap, self.settings.upstream_bootstrap):
+        for bootstrap in (self.settings.kafka_bootstrap, self.settings.upstream_feed_bootstrap):
             admin = AdminClient({"bootstrap.servers": bootstrap})
             listed = admin.list_consumer_groups(request_timeout=30).result()
             groups = [g.group_id for g in listed.valid if g.group_id.startswith(self.prefix)]
@@ -442,7 +442,7 @@ class Sampler(threading.Thread):
         self.missed: Counter[str] = Counter()
         self.bootstraps = {
             "local": chain.settings.kafka_bootstrap,
-            "upstream": chain.settings.upstream_bootstrap,
+            "upstream": chain.settings.upstream_feed_bootstrap,
         }
         self.admins = {
             name: AdminClient({"bootstrap.servers": bootstrap})
@@ -532,7 +532,7 @@ def publish(chain: Chain, values: list[bytes], rate: float) -> tuple[float, floa
     """Offer ``values`` upstream at ``rate`` per second; return (start, seconds taken)."""
     producer = Producer(
         {
-            "bootstrap.servers": chain.settings.upstream_bootstrap,
+            "bootstrap.servers": chain.settings.upstream_feed_bootstrap,
             "message.max.bytes": chain.settings.max_message_bytes,
             "linger.ms": 5,
             "queue.buffering.max.kbytes": 1048576,

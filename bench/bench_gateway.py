@@ -89,11 +89,11 @@ def sample_values(kind: str, upstream_id: int | None) -> list[bytes]:
 
 def publish(settings, topic: str, values: list[bytes], count: int, rate: float = 0.0) -> None:
     ensure_topics(
-        settings.upstream_bootstrap, [topic], 4, {"message.timestamp.type": "LogAppendTime"}
+        settings.upstream_feed_bootstrap, [topic], 4, {"message.timestamp.type": "LogAppendTime"}
     )
     producer = Producer(
         {
-            "bootstrap.servers": settings.upstream_bootstrap,
+            "bootstrap.servers": settings.upstream_feed_bootstrap,
             "message.max.bytes": settings.max_message_bytes,
             "linger.ms": 5,
         }
@@ -158,7 +158,7 @@ async def bare_copy(
     """Copy ``count`` messages; with ``outputs``, write the one the sample header names."""
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=settings.upstream_bootstrap,
+        bootstrap_servers=settings.upstream_feed_bootstrap,
         group_id=f"bench-bare-{uuid.uuid4().hex}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -247,7 +247,7 @@ def main() -> None:
                 f"({gateway_mb:5.0f} MB/s out) = {gateway / bare:.0%} of bare"
             )
             delete_topics(settings.kafka_bootstrap, [bare_topic, run.alerts])
-            delete_topics(settings.upstream_bootstrap, [source])
+            delete_topics(settings.upstream_feed_bootstrap, [source])
 
         run = GatewayRun(Path(tmp) / "latency")
         run.workdir.mkdir(parents=True)
@@ -255,7 +255,10 @@ def main() -> None:
         sim = simulate(1, "9.0")[0]
         upstream_id = asyncio.run(_register(settings.upstream_registry_url, source, sim.schema.raw))
         ensure_topics(
-            settings.upstream_bootstrap, [source], 4, {"message.timestamp.type": "LogAppendTime"}
+            settings.upstream_feed_bootstrap,
+            [source],
+            4,
+            {"message.timestamp.type": "LogAppendTime"},
         )
         run.start()
         count = int(args.rate * args.seconds)
@@ -271,7 +274,7 @@ def main() -> None:
             f"(status page: p99 {status['last_minute']['p99_ms']} ms)"
         )
         delete_topics(settings.kafka_bootstrap, [run.alerts])
-        delete_topics(settings.upstream_bootstrap, [source])
+        delete_topics(settings.upstream_feed_bootstrap, [source])
 
 
 async def _register(url: str, topic: str, schema: dict) -> int:

@@ -103,7 +103,7 @@ class Load(threading.Thread):
     def run(self) -> None:
         producer = Producer(
             {
-                "bootstrap.servers": self.chain.settings.upstream_bootstrap,
+                "bootstrap.servers": self.chain.settings.upstream_feed_bootstrap,
                 "message.max.bytes": self.chain.settings.max_message_bytes,
                 "linger.ms": 5,
                 "queue.buffering.max.kbytes": 1048576,
@@ -159,7 +159,7 @@ def set_retention(chain: Chain, retention_ms: int) -> list[str]:
         ConfigEntry("retention.ms", str(retention_ms), incremental_operation=AlterConfigOpType.SET),
         ConfigEntry("segment.ms", str(SEGMENT_MS), incremental_operation=AlterConfigOpType.SET),
     ]
-    for bootstrap in (chain.settings.kafka_bootstrap, chain.settings.upstream_bootstrap):
+    for bootstrap in (chain.settings.kafka_bootstrap, chain.settings.upstream_feed_bootstrap):
         admin = AdminClient({"bootstrap.servers": bootstrap})
         topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(chain.prefix)]
         resources = [
@@ -209,7 +209,7 @@ def run(settings, services: Services, args: argparse.Namespace, workdir: Path) -
         size = sum(len(v) for v in warmup) / len(warmup)
         check_ms = max(
             retention_check_ms(settings.kafka_bootstrap),
-            retention_check_ms(settings.upstream_bootstrap),
+            retention_check_ms(settings.upstream_feed_bootstrap),
         )
         retention_ms = int(args.retention_minutes * 60_000)
         kept_s = min(seconds, (retention_ms + SEGMENT_MS + check_ms) / 1000)

@@ -171,7 +171,7 @@ def run(options: Any, settings: Any) -> Result:
         r.worker("gateway")
         r.worker("ssfilter")
         r.start("gateway", "ssfilter")
-        feeder = Feeder(settings.upstream_bootstrap, messages, rate, name="upstream")
+        feeder = Feeder(settings.upstream_feed_bootstrap, messages, rate, name="upstream")
         say(f"b: {len(alerts)} alerts upstream at {rate:.0f}/s")
         feeder.start()
         gateway, ssfilter = r.workers["gateway"], r.workers["ssfilter"]
@@ -226,7 +226,7 @@ def run(options: Any, settings: Any) -> Result:
         wait_until(
             lambda: (
                 not group_lag(
-                    settings.upstream_bootstrap, r.group("gateway"), list(r.upstream.values())
+                    settings.upstream_feed_bootstrap, r.group("gateway"), list(r.upstream.values())
                 )
                 and not group_lag(r.bootstrap, r.group("ssfilter"), [r.topics["alerts"]])
             ),

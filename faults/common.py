@@ -886,8 +886,8 @@ class Run:
             "objects": f"{p}-objects",
         }
         self.upstream = {
-            "ztf": f"{p}_ztf_{self.date}_programid1",
-            "lsst": f"{p}_lsst-alerts-{self.date}",
+            "ztf": f"ztf_{self.date}_programid1_{p}",
+            "lsst": f"lsst-alerts-{p}-{self.date}",
         }
         self.database = f"{p}_db"
         self.keyspace = p
@@ -924,6 +924,8 @@ class Run:
 
     def group(self, name: str) -> str:
         """Consumer group of a worker (the gateway's is on the upstream cluster)."""
+        if name == "gateway":  # prefixed as the upstream requires (tests/integration/workers)
+            return f"brokerapp-{self.prefix}-gateway"
         return f"{self.prefix}-{name}"
 
     # -- workers
@@ -977,7 +979,7 @@ class Run:
         """Create this run's upstream daily topics."""
         self.upstream_used = True
         ensure_topics(
-            self.settings.upstream_bootstrap,
+            self.settings.upstream_feed_bootstrap,
             list(self.upstream.values()),
             partitions,
             {"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(MAX_BYTES)},
@@ -1077,7 +1079,7 @@ class Run:
         try:
             self.delete_topics(self.bootstrap)
             if self.upstream_used:
-                self.delete_topics(self.settings.upstream_bootstrap)
+                self.delete_topics(self.settings.upstream_feed_bootstrap)
         except Exception as exc:  # noqa: BLE001 - clean-up is best effort
             say(f"  deleting topics of {self.prefix}: {exc!r}")
         if self.databases_made:

@@ -80,7 +80,7 @@ def lags(run: Run) -> dict[str, int]:
     """Uncommitted input messages of every worker's consumer group."""
     out = {}
     for name, (group, topics, cluster) in inputs(run).items():
-        bootstrap = run.settings.upstream_bootstrap if cluster == "upstream" else run.bootstrap
+        bootstrap = run.settings.upstream_feed_bootstrap if cluster == "upstream" else run.bootstrap
         out[name] = group_lag(bootstrap, group, topics)
     return out
 
@@ -109,7 +109,7 @@ def kill_and_restart(
         return False
     at_kill = progress(worker.status())
     group, topics, cluster = inputs(run)[name]
-    bootstrap = run.settings.upstream_bootstrap if cluster == "upstream" else run.bootstrap
+    bootstrap = run.settings.upstream_feed_bootstrap if cluster == "upstream" else run.bootstrap
     worker.kill()
     lag = group_lag(bootstrap, group, topics)
     say(
@@ -154,7 +154,7 @@ def run(options: Any, settings: Any) -> Result:
         for name in ORDER:
             r.worker(name)
         r.start(*ORDER)
-        feeder = Feeder(settings.upstream_bootstrap, messages, rate, name="upstream")
+        feeder = Feeder(settings.upstream_feed_bootstrap, messages, rate, name="upstream")
         feeder.start()
         kills: list[str] = []
         interrupted: set[str] = set()

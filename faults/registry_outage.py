@@ -106,7 +106,7 @@ def run(options: Any, settings: Any) -> Result:
         r.start("gateway", "ssfilter")
         gateway, ssfilter = r.workers["gateway"], r.workers["ssfilter"]
         rate = options.rate or 100.0
-        feeder = Feeder(settings.upstream_bootstrap, messages(before), rate, name="before")
+        feeder = Feeder(settings.upstream_feed_bootstrap, messages(before), rate, name="before")
         feeder.start()
         feeder.finish()
         wait_until(
@@ -127,7 +127,7 @@ def run(options: Any, settings: Any) -> Result:
         say("c: registry down; gateway and ssfilter restarted (schema caches empty)")
         outage = options.outage_seconds
         feeder = Feeder(
-            settings.upstream_bootstrap,
+            settings.upstream_feed_bootstrap,
             messages(during),
             options.rate or max(5.0, len(during) / max(outage * 0.7, 1.0)),
             name="during",
@@ -171,13 +171,13 @@ def run(options: Any, settings: Any) -> Result:
         svc.wait_ready([registry])
         registry_down = False
         say(f"c: registry answering again, {time.monotonic() - stopped:.0f} s after the stop")
-        feeder = Feeder(settings.upstream_bootstrap, messages(after), rate, name="after")
+        feeder = Feeder(settings.upstream_feed_bootstrap, messages(after), rate, name="after")
         feeder.start()
         feeder.finish()
         wait_until(
             lambda: (
                 not group_lag(
-                    settings.upstream_bootstrap, r.group("gateway"), list(r.upstream.values())
+                    settings.upstream_feed_bootstrap, r.group("gateway"), list(r.upstream.values())
                 )
                 and not group_lag(r.bootstrap, r.group("ssfilter"), [r.topics["alerts"]])
             ),

@@ -58,6 +58,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -94,6 +95,8 @@ MISSING_STRING = "null"
 """ZTF's marker for "no value" in string fields (e.g. ``ssnamenr``)."""
 MJD_OFFSET = 2400000.5
 """Julian date of MJD 0: ``mjd = jd - MJD_OFFSET``."""
+_MJD_EPOCH = datetime(1858, 11, 17, tzinfo=UTC)
+"""MJD 0 (midnight UTC)."""
 AB_NJY_ZERO_POINT = 31.4
 """AB magnitude of a 1 nJy source: ``mag = -2.5 log10(flux / nJy) + AB_NJY_ZERO_POINT``."""
 MAG_PER_RELATIVE_FLUX_ERROR = 2.5 / math.log(10.0)
@@ -330,6 +333,49 @@ class SurveyProfile:
     survey = ""
     key_paths: KeyPaths
     cutout_fields: Mapping[str, str] = {}
+    detection_field = ""
+    """Top-level field holding the alert's own detection record (for the archivers)."""
+    previous_field = ""
+    """Top-level field holding the array of previous detections (for the archivers)."""
+    night_utc_offset_hours = 0.0
+    """Hours added to UTC before taking the date of an observing night (:meth:`night`)."""
+
+    def detection_record(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Return the alert's own detection, the record :attr:`detection_field` holds.
+
+        Parameters
+        ----------
+        record : Mapping
+            A decoded alert.
+
+        Returns
+        -------
+        Mapping
+            The detection's fields by their survey names (empty when absent).
+        """
+        return record.get(self.detection_field) or {}
+
+    def night(self, mjd: float | None) -> str | None:
+        """Return the observing night of a detection time, as ``YYYYMMDD``.
+
+        The date of ``mjd`` (taken as UTC; LSST's TAI is 37 s off, which moves no night
+        boundary in practice since it falls at local noon) shifted by
+        :attr:`night_utc_offset_hours`, so that one night never straddles two dates.
+
+        Parameters
+        ----------
+        mjd : float or None
+            Detection time (:attr:`AlertView.mjd`).
+
+        Returns
+        -------
+        str or None
+            E.g. ``"20260701"``; None without a time.
+        """
+        if mjd is None or not math.isfinite(mjd):
+            return None
+        shifted = _MJD_EPOCH + timedelta(days=mjd, hours=self.night_utc_offset_hours)
+        return shifted.strftime("%Y%m%d")
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Tell whether ``record`` looks like an alert of this survey.
@@ -785,6 +831,10 @@ class ZtfProfile(SurveyProfile):
     """Field layout of ZTF alerts (``ztf.alert`` schemas 3.x and 4.x)."""
 
     survey = "ztf"
+    detection_field = "candidate"
+    previous_field = "prv_candidates"
+    night_utc_offset_hours = 0.0
+    """ZTF's nights (Palomar, UTC-8) fall within one UTC date, the date of ZTF's night topics."""
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Tell whether the record has ``candidate`` and ``objectId``."""
@@ -924,6 +974,10 @@ class LsstProfile(SurveyProfile):
     """Field layout of Rubin alerts, every lsst-alert-packet schema version (3.0 to 11.1)."""
 
     survey = "lsst"
+    detection_field = "diaSource"
+    previous_field = "prvDiaSources"
+    night_utc_offset_hours = -12.0
+    """Rubin's ``dayObs``: the date at UTC-12h, so a Cerro Pachon night keeps one date."""
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Tell whether the record has a ``diaSource``."""

@@ -10,12 +10,13 @@ services listen on are taken from these addresses, so there is one source of tru
 Database hosts (``mariadb_host``, ``cassandra_contact_points``) likewise default to the
 embedded local servers on 127.0.0.1.
 
-Secrets (``mariadb_password``, ``cassandra_password``) are :class:`pydantic.SecretStr`, set
-in the environment or, when that is empty, read from a file (``mariadb_password_file``,
-default ``<home>/mariadb/password``, which ``services up --databases`` writes; and
-``cassandra_password_file``): read them with :meth:`Settings.mariadb_secret` and
-:meth:`Settings.cassandra_secret`. :meth:`Settings.masked`, hence ``brokerapp config``,
-prints them masked, and nothing logs them.
+Secrets (``mariadb_password``, ``cassandra_password``, ``web_token`` and the notifiers')
+are :class:`pydantic.SecretStr`, set in the environment or, for the first three, when that
+is empty, read from a file (``mariadb_password_file``, default ``<home>/mariadb/password``,
+which ``services up --databases`` writes; ``cassandra_password_file``; ``web_token_file``):
+read them with :meth:`Settings.mariadb_secret`, :meth:`Settings.cassandra_secret` and
+:meth:`Settings.web_secret`. :meth:`Settings.masked`, hence ``brokerapp config``, prints
+them masked, and nothing logs them.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from brokerapp.model.streams import load_descriptions, upstream_settings
 
 
 class Settings(BaseSettings):
@@ -48,6 +51,60 @@ class Settings(BaseSettings):
         "127.0.0.1:9192",
         description="Bootstrap servers of the upstream cluster (Rubin/ZTF side). "
         "`services up --upstream` starts a single-broker stand-in there for tests and the demo.",
+    )
+    upstream_feed_bootstrap: str = Field(
+        "127.0.0.1:9194",
+        description="The embedded upstream stand-in's internal PLAINTEXT listener, standing "
+        "for the upstream's own side: its producers (the samples and replays that `produce "
+        "--upstream`, the tests, benches and fault suite write), its admin and its registry's "
+        "journal. The broker itself reads the upstream only through `upstream_bootstrap`.",
+    )
+    upstream_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "SASL_SSL",
+        description="How the broker connects to `upstream_bootstrap` (Rubin: SASL_SSL). "
+        "The embedded upstream serves SASL_SSL with SCRAM-SHA-512 there.",
+    )
+    upstream_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism on the upstream (Rubin: SCRAM-SHA-512)."
+    )
+    upstream_sasl_username: str = Field(
+        "brokerapp",
+        description="SASL user name of the broker on the upstream. Rubin requires every "
+        "consumer group ID to start with it (see `upstream_group_prefix`).",
+    )
+    upstream_sasl_password: SecretStr = Field(
+        SecretStr(""),
+        description="SASL password on the upstream (masked, never logged); when empty it is "
+        "read from `upstream_sasl_password_file`.",
+    )
+    upstream_sasl_password_file: Path | None = Field(
+        None,
+        description="File holding the upstream SASL password (its first line); default "
+        "`<home>/kafka-upstream/client.password`, which `services up --upstream` writes.",
+    )
+    upstream_ssl_cafile: Path | None = Field(
+        None,
+        description="CA certificate(s) (PEM) that sign the upstream brokers' certificates; "
+        "default `<home>/tls/ca.pem` when that file exists (`services up --upstream` makes "
+        "it), else the system's trust store.",
+    )
+    upstream_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) for upstreams that require one."
+    )
+    upstream_ssl_keyfile: Path | None = Field(
+        None, description="Private key (PEM) of `upstream_ssl_certfile`."
+    )
+    upstream_group_prefix: str = Field(
+        "brokerapp-",
+        description="Prefix every consumer group ID on the upstream must start with (Rubin: "
+        "the user name). The gateway refuses to start when `gateway_group` lacks it; empty "
+        "turns the check off.",
+    )
+    upstream_connect_timeout: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds the gateway gives the upstream to accept its connection and "
+        "credentials before it stops with the reason (wrong password, CA or group).",
     )
     registry_url: str = Field(
         "http://127.0.0.1:8081/apis/ccompat/v7",
@@ -302,6 +359,22 @@ class Settings(BaseSettings):
     )
     web_bind: str = Field("127.0.0.1", description="Address each worker's web view binds to.")
     web_port: int = Field(6066, description="Port of the worker's web view.")
+    web_auth: Literal["auto", "always"] = Field(
+        "auto",
+        description="When the workers' write endpoints (watchlist PUT and DELETE) need "
+        "`Authorization: Bearer <web_token>`: `auto` whenever `web_bind` is not a loopback "
+        "address, `always` on every address. Read-only pages stay open either way.",
+    )
+    web_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token of the workers' write endpoints (masked by `brokerapp "
+        "config`, never logged); when empty it is read from `web_token_file`. A worker with "
+        "write endpoints refuses to start when a token is needed and none is set.",
+    )
+    web_token_file: Path | None = Field(
+        None,
+        description="File holding the web token (its first line), used when `web_token` is empty.",
+    )
     mariadb_host: str = Field(
         "127.0.0.1",
         description="Host name or address of the MariaDB server the sinks and the CLI use "
@@ -678,6 +751,134 @@ class Settings(BaseSettings):
     userfilter_batch: int = Field(
         100, ge=1, description="Alerts a runner reads, filters and commits per batch."
     )
+    # --- archivers ---
+    # Avro backup and Parquet archivers (issue 16 item 1): agents/avro_archive.py,
+    # agents/parquet_archive.py, brokerapp/adapters/archive/.
+    archive_root: str | None = Field(
+        None,
+        description="Root the archivers write under: a local path or any fsspec URL "
+        "(`s3://bucket/prefix`, `memory://x`); default `<home>/archive`. Read it with "
+        "`Settings.archive_url`.",
+    )
+    archive_block_records: int = Field(
+        500,
+        ge=1,
+        description="Offsets per Avro backup file: the records of partition offsets "
+        "`[k*n, (k+1)*n)` of one survey, night, hour and schema go to one file, so a replay "
+        "rewrites the same file rather than adding one. The worker holds the bodies of the "
+        "current block of each partition in memory (up to n x 190 KB for Rubin alerts).",
+    )
+    archive_parquet_block_records: int = Field(
+        2000,
+        ge=1,
+        description="Offsets per Parquet file (the same scheme as `archive_block_records`; "
+        "rows are a few KB, so blocks can be larger: each row is held in memory, about "
+        "20 KB for a ZTF alert with 30 previous detections).",
+    )
+    archive_avro_codec: Literal["deflate", "zstandard", "null"] = Field(
+        "zstandard",
+        description="Codec of the Avro backup container files (see bench/bench_archive.py).",
+    )
+    archive_parquet_row_group_rows: int = Field(
+        500,
+        ge=1,
+        description="Rows per Parquet row group (a file has at most "
+        "`archive_parquet_block_records` rows): the unit a scan reads or skips by its "
+        "column statistics.",
+    )
+    archive_parquet_compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
+        "zstd", description="Compression of the Parquet columns."
+    )
+    archive_linger_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Pause (s) of an archiver after a batch smaller than `branch_batch` "
+        "(it is ahead of the stream), so that its next batch rewrites each block file with "
+        "more alerts at once.",
+    )
+    avro_archive_web_port: int = Field(
+        6088, description="Port of the Avro backup archiver's web view."
+    )
+    parquet_archive_web_port: int = Field(
+        6089, description="Port of the Parquet archiver's web view."
+    )
+
+    # --- streams and federation --- (issue 15 items 6-7: brokerapp/model/streams.py,
+    # brokerapp/runtime/streams.py, brokerapp/tools/federation.py; `streams describe`,
+    # the overview's /streams/, `registry export|import`).
+    upstream_description: Path | None = Field(
+        None,
+        description="An upstream's stream description file (one JSON description or a list, "
+        "e.g. saved from another broker's /streams/). When set, the gateway's "
+        "`upstream_bootstrap`, `gateway_topic_patterns` and `upstream_registry_url` are taken "
+        "from it (they override those settings); it is validated against the JSON Schema.",
+    )
+    streams_bootstrap: str = Field(
+        "",
+        description="Kafka bootstrap servers published in the stream descriptions, as readers "
+        "reach the cluster (empty: `kafka_bootstrap`).",
+    )
+    streams_registry_url: str = Field(
+        "",
+        description="Registry URL published in the stream descriptions (empty: `registry_url`).",
+    )
+    streams_auth: str = Field(
+        "urn:brokerapp:auth:none",
+        pattern=r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$",
+        description="Authentication method of the published cluster, as a URN "
+        "(`urn:brokerapp:auth:none`, or e.g. `urn:brokerapp:auth:sasl-ssl:scram-sha-512`).",
+    )
+    streams_public_url: str = Field(
+        "",
+        description="Base URL of the overview as readers reach it; schema files of the "
+        "`json-file` streams are published under `<this>/streams/schemas/` (empty: "
+        "`http://<web_bind>:<overview_port>`).",
+    )
+    streams_vtp_endpoint: str = Field(
+        "",
+        description="VTP endpoint published for VOEvent streams, `tcp://host:port` (empty: "
+        "`tcp://<vtp_host>:<vtp_port>`).",
+    )
+
+    # --- monitoring --- (issue 15 item 9: brokerapp/runtime/metrics.py,
+    # brokerapp/tools/services/monitoring.py, deploy/prometheus/, deploy/grafana/;
+    # `services up --monitoring`).
+    prometheus_port: int = Field(
+        6090,
+        description="Port of the Prometheus server `services up --monitoring` starts (bound "
+        "to 127.0.0.1; its data under `<home>/monitoring`).",
+    )
+    prometheus_scrape_seconds: float = Field(
+        5.0, gt=0, description="How often (s) Prometheus scrapes every worker's `/metrics`."
+    )
+    prometheus_retention: str = Field(
+        "15d",
+        pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$",
+        description="How long Prometheus keeps samples (`--storage.tsdb.retention.time`).",
+    )
+    overview_history_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="How far back (s) the overview's page draws each worker's lag and p99 "
+        "latency, from the polls it keeps in memory.",
+    )
+    overview_poll_seconds: float = Field(
+        5.0, gt=0, description="How often (s) the overview polls every worker for that history."
+    )
+    prometheus_extra_targets: list[str] = Field(
+        [],
+        description="More `host:port` web views to scrape besides the workers' `*_web_port` "
+        "settings (e.g. a second filters worker; JSON list in the environment).",
+    )
+
+    @model_validator(mode="after")
+    def _apply_upstream_description(self) -> Settings:
+        """Take the gateway's upstream settings from ``upstream_description`` when it is set."""
+        if self.upstream_description is not None:
+            taken = upstream_settings(load_descriptions(self.upstream_description))
+            for name, value in taken.items():
+                setattr(self, name, value)
+        return self
 
     @property
     def data_dir(self) -> Path:
@@ -688,6 +889,11 @@ class Settings(BaseSettings):
     def faust_dir(self) -> Path:
         """Absolute folder of the workers' table stores."""
         return (self.state_dir or self.home / "faust").resolve()
+
+    @property
+    def archive_url(self) -> str:
+        """Root of the archive files: `archive_root`, or the absolute `<home>/archive`."""
+        return self.archive_root or str((self.home / "archive").resolve())
 
     @property
     def notify_dir(self) -> Path:
@@ -701,6 +907,10 @@ class Settings(BaseSettings):
     def upstream_kafka_port(self) -> int:
         """Port of the upstream stand-in broker, from the first upstream bootstrap address."""
         return _port_of(self.upstream_bootstrap.split(",")[0])
+
+    def upstream_feed_port(self) -> int:
+        """Port of the upstream stand-in's internal listener, from ``upstream_feed_bootstrap``."""
+        return _port_of(self.upstream_feed_bootstrap.split(",")[0])
 
     def registry_port(self) -> int:
         """Port of the local registry, from its URL."""
@@ -734,6 +944,40 @@ class Settings(BaseSettings):
             Empty when neither is set.
         """
         return _secret(self.cassandra_password, self.cassandra_password_file)
+
+    @property
+    def upstream_password_path(self) -> Path:
+        """Absolute path of the upstream SASL password file (setting or default)."""
+        default = self.home / "kafka-upstream" / "client.password"
+        return (self.upstream_sasl_password_file or default).resolve()
+
+    def upstream_secret(self) -> SecretStr:
+        """Return the upstream SASL password: the setting, else the password file's.
+
+        Returns
+        -------
+        SecretStr
+            Empty when neither is set.
+        """
+        return _secret(self.upstream_sasl_password, self.upstream_password_path)
+
+    @property
+    def upstream_cafile(self) -> Path | None:
+        """The upstream CA file: ``upstream_ssl_cafile``, else ``<home>/tls/ca.pem`` if made."""
+        if self.upstream_ssl_cafile is not None:
+            return self.upstream_ssl_cafile.resolve()
+        default = (self.home / "tls" / "ca.pem").resolve()
+        return default if default.is_file() else None
+
+    def web_secret(self) -> SecretStr:
+        """Return the write endpoints' bearer token: ``web_token``, else the token file's.
+
+        Returns
+        -------
+        SecretStr
+            Empty when neither is set.
+        """
+        return _secret(self.web_token, self.web_token_file)
 
     def masked(self) -> dict:
         """Return the effective settings as JSON-ready values, secrets masked."""

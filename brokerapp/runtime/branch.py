@@ -47,6 +47,7 @@ from brokerapp.model.settings import Settings
 from brokerapp.runtime.backoff import backoff_delay
 from brokerapp.runtime.batch import BatchLoop, Handler, Outbox, Output, Record
 from brokerapp.runtime.latency import LatencyWindow
+from brokerapp.runtime.metrics import CONTENT_TYPE, metrics_text, process_sample, summarise
 from brokerapp.runtime.statuspage import render
 from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.wire import records
@@ -717,6 +718,10 @@ def _headers(headers: Any) -> list[tuple[str, bytes]]:
 def add_status_pages(app: faust.App, path: str, status: Any) -> None:
     """Serve ``status()`` at ``/<path>/`` (HTML) and ``/<path>/status.json`` (JSON).
 
+    Also serves ``/metrics``: the same status as Prometheus series labelled
+    ``worker="<path>"``, with the process's CPU time and memory (names and meaning:
+    :mod:`brokerapp.runtime.metrics`).
+
     Parameters
     ----------
     app : faust.App
@@ -734,3 +739,8 @@ def add_status_pages(app: faust.App, path: str, status: Any) -> None:
     @app.page(f"/{path}/status.json")
     async def status_json(web: Any, request: Any) -> Any:
         return web.json(status())
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        row = {**summarise(path, f"/{path}/", status()), **process_sample()}
+        return web.bytes(metrics_text([row]).encode(), headers={"Content-Type": CONTENT_TYPE})

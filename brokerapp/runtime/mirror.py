@@ -36,6 +36,17 @@ Failures:
 Dead-letter messages keep the upstream key, value and headers and add
 :func:`brokerapp.wire.headers.deadletter_headers`; their offsets are committed like mirrored ones.
 
+Upstream security: the consumer connects as :mod:`brokerapp.adapters.kafka_security` says
+(Rubin: SASL_SSL, SCRAM-SHA-512, group IDs that start with the user name). A group without
+``upstream_group_prefix`` stops the worker before it connects; a wrong password, a CA that
+does not sign the upstream's certificate, or an ACL that refuses the group or a topic stop it
+at once with the cause (:class:`UpstreamAccessError`), never a silent retry loop.
+
+Schema pairs at start: before it subscribes, the mirror reads the ID table's topic
+(``<app_prefix>-gateway-schema-ids``, :mod:`brokerapp.adapters.idtable`) besides the table,
+so pairs written there by another process (``brokerapp registry import``) are known for the
+first message, before the gateway's agent has stored them in the table.
+
 Restarts and new daily topics: the upstream consumer is a static group member
 (``group.instance.id``), so a stop (even ``kill -9``) leaves its member entry on the broker for
 the session timeout, and a worker restarted within that time takes the entry over without a
@@ -60,10 +71,22 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
 from mode import Service
 
+from brokerapp.adapters.idtable import read_id_table, schema_ids_topic
 from brokerapp.adapters.kafka_admin import ensure_topics
+from brokerapp.adapters.kafka_security import (
+    KafkaSecurity,
+    aiokafka_options,
+    check_group,
+    upstream_security,
+)
 from brokerapp.adapters.registry import RegistryClient, RegistryError
 from brokerapp.domain.remap import (
     SchemaIdMap,
@@ -87,7 +110,15 @@ from brokerapp.wire.codecs import (
 )
 from brokerapp.wire.headers import deadletter_headers, trace_headers
 
-__all__ = ["Mirror", "PermanentError", "Resolved", "SchemaResolver", "TransientError"]
+__all__ = [
+    "Mirror",
+    "PermanentError",
+    "Resolved",
+    "SchemaResolver",
+    "TransientError",
+    "UpstreamAccessError",
+    "start_upstream_consumer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -174,11 +205,24 @@ class SchemaResolver:
         self._inline: dict[str, Resolved] = {}
         self._inline_ids: dict[str, int] = {}
         self._compatibility_set = False
+        self._preloaded: dict[str, dict] = {}
+
+    def preload(self, pairs: Mapping[str, dict]) -> None:
+        """Take pairs read straight from the ID table's topic, behind the table's own.
+
+        Pairs another process appended to the topic (``brokerapp registry import``) reach the
+        table only once the gateway's agent has read them, which may be after the first
+        message; read here before the mirror starts, they are known from the start.
+        """
+        self._preloaded.update(pairs)
+
+    def _recorded(self, key: str) -> dict | None:
+        return self.store.get(key) or self._preloaded.get(key)
 
     def load(self) -> int:
-        """Read every pair back from the store; return how many were read."""
+        """Read every pair back from the store (and the preloaded pairs); return how many."""
         loaded = 0
-        for key in list(self.store.keys()):
+        for key in {*self.store.keys(), *self._preloaded}:
             kind, _, ident = key.partition(":")
             if kind == "confluent":
                 loaded += self._stored_confluent(int(ident)) is not None
@@ -187,7 +231,7 @@ class SchemaResolver:
         return loaded
 
     def _stored_confluent(self, upstream_id: int) -> Resolved | None:
-        value = self.store.get(_table_key("confluent", upstream_id))
+        value = self._recorded(_table_key("confluent", upstream_id))
         if value is None:
             return None
         schema = parse_schema(value["schema"])
@@ -197,7 +241,7 @@ class SchemaResolver:
         return resolved
 
     def _stored_inline(self, fingerprint: str) -> int | None:
-        value = self.store.get(_table_key("inline", fingerprint))
+        value = self._recorded(_table_key("inline", fingerprint))
         if value is None:
             return None
         self._inline_ids[fingerprint] = int(value["local"])
@@ -346,6 +390,52 @@ def unassigned_partitions(consumer: AIOKafkaConsumer) -> set[TopicPartition]:
     return wanted - consumer.assignment()
 
 
+class UpstreamAccessError(RuntimeError):
+    """The upstream refuses the broker: credentials, CA, ACLs or group prefix."""
+
+
+class _Reasons(logging.Handler):
+    """Collect aiokafka's connection errors, which say why a bootstrap failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def start_upstream_consumer(
+    consumer: AIOKafkaConsumer, settings: Settings, security: KafkaSecurity
+) -> None:
+    """Start the upstream consumer, or stop at once with why the upstream refused it.
+
+    aiokafka reports a failed bootstrap as "Unable to bootstrap" and logs the cause (a
+    wrong password is ``SaslAuthenticationFailed``, a CA that does not sign the broker's
+    certificate ``CERTIFICATE_VERIFY_FAILED``); the error raised here carries that cause.
+
+    Raises
+    ------
+    UpstreamAccessError
+        If the consumer cannot connect and authenticate within
+        ``upstream_connect_timeout``.
+    """
+    reasons = _Reasons()
+    aiokafka_log = logging.getLogger("aiokafka")
+    aiokafka_log.addHandler(reasons)
+    try:
+        await asyncio.wait_for(consumer.start(), settings.upstream_connect_timeout)
+    except (KafkaConnectionError, TimeoutError) as exc:
+        cause = "; ".join(dict.fromkeys(reasons.messages)) or repr(exc)
+        raise UpstreamAccessError(
+            f"cannot connect to the upstream at {settings.upstream_bootstrap} "
+            f"({security.protocol}, {security.mechanism if security.sasl else 'no SASL'}, "
+            f"user {security.username!r}, CA {security.cafile or 'system store'}): {cause}"
+        ) from exc
+    finally:
+        aiokafka_log.removeHandler(reasons)
+
+
 class Mirror(Service):
     """Mirror upstream daily topics into the local alerts topic (see the module docstring).
 
@@ -403,6 +493,11 @@ class Mirror(Service):
         settings = self.settings
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._create_topics)
+        self.resolver.preload(
+            await loop.run_in_executor(
+                None, read_id_table, settings.kafka_bootstrap, schema_ids_topic(settings.app_prefix)
+            )
+        )
         loaded = self.resolver.load()
         logger.info("gateway: %d schema pair(s) read back from the table", loaded)
         self._producer = AIOKafkaProducer(
@@ -417,8 +512,11 @@ class Mirror(Service):
             ),
             client_id=f"{settings.app_prefix}-gateway-mirror",
         )
+        security = upstream_security(settings)
+        check_group(security, settings.gateway_group)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.upstream_bootstrap,
+            **aiokafka_options(security),
             group_id=settings.gateway_group,
             group_instance_id=f"{settings.gateway_group}-{settings.instance_id}",
             enable_auto_commit=False,
@@ -429,7 +527,7 @@ class Mirror(Service):
             client_id=f"{settings.app_prefix}-gateway-mirror",
         )
         await self._producer.start()
-        await self._consumer.start()
+        await start_upstream_consumer(self._consumer, settings, security)
         self._first_assignment_checked = False
         self._consumer.subscribe(pattern=self.pattern, listener=_Listener(self))
         self._running = True
@@ -465,9 +563,21 @@ class Mirror(Service):
         assert consumer is not None
         try:
             while not self.should_stop:
-                batch = await consumer.getmany(
-                    timeout_ms=FETCH_TIMEOUT_MS, max_records=self.settings.gateway_batch
-                )
+                try:
+                    batch = await consumer.getmany(
+                        timeout_ms=FETCH_TIMEOUT_MS, max_records=self.settings.gateway_batch
+                    )
+                except (GroupAuthorizationFailedError, TopicAuthorizationFailedError) as exc:
+                    # Not transient: retrying would spin; stop the worker with the reason.
+                    error = UpstreamAccessError(
+                        f"the upstream at {self.settings.upstream_bootstrap} refuses user "
+                        f"{self.settings.upstream_sasl_username!r} "
+                        f"(group {self.settings.gateway_group!r}): {exc}; check the ACLs "
+                        "and that the group starts with the prefix the upstream requires"
+                    )
+                    logger.critical("gateway: %s", error)
+                    await self.crash(error)
+                    return
                 if batch:
                     await self.mirror_batch(batch)
                 else:

@@ -18,6 +18,10 @@ Served on the worker's web port (``watchlist_web_port``) under ``/watchlist/watc
 ``DELETE /watchlist/watchlists/<ID>``
     Sends a delete: ``{"accepted": <ID>, "op": "delete"}``.
 
+``PUT`` and ``DELETE`` need ``Authorization: Bearer <web_token>`` when the view binds
+beyond loopback, or always with ``web_auth="always"`` (:mod:`brokerapp.runtime.webauth`);
+without it they answer 401 and send nothing. ``GET`` stays open.
+
 The decisions are plain functions (:func:`list_body`, :func:`get_body`, :func:`upload`,
 :func:`delete_messages`) of tables and bytes; :func:`add_watchlist_views` wires them to
 Faust's web view.
@@ -37,6 +41,7 @@ from brokerapp.domain.watchlists.commands import WatchlistCommand
 from brokerapp.domain.watchlists.files import load_watchlist
 from brokerapp.domain.watchlists.problems import WatchlistError
 from brokerapp.domain.watchlists.zonetable import entries_json, headers, summary
+from brokerapp.runtime.webauth import WriteGuard
 
 __all__ = [
     "Message",
@@ -153,6 +158,7 @@ def add_watchlist_views(
     send: Callable[[list[Message]], Awaitable[None]],
     chunk_entries: int,
     max_bytes: int,
+    guard: WriteGuard,
 ) -> None:
     """Register ``/watchlist/watchlists/`` and ``/watchlist/watchlists/{watchlist_id}``.
 
@@ -169,6 +175,8 @@ def add_watchlist_views(
         Entries per chunk message.
     max_bytes : int
         Largest upload accepted.
+    guard : WriteGuard
+        Decides whether a ``PUT`` or ``DELETE`` carries the token it needs (else 401).
     """
 
     class WatchlistsView(View):
@@ -180,7 +188,17 @@ def add_watchlist_views(
                 return self.json(body, status=status)
             return self.json(list_body(watchlists))
 
+        def refused(self, request: Request) -> Response | None:
+            reason = guard.refusal(request.headers.get("Authorization"))
+            if reason is None:
+                return None
+            return self.json(
+                {"error": reason}, status=401, headers={"WWW-Authenticate": 'Bearer realm="broker"'}
+            )
+
         async def put(self, request: Request, watchlist_id: str = "") -> Response:
+            if (refusal := self.refused(request)) is not None:
+                return refusal
             try:
                 data = await read_body(request, max_bytes)
             except UploadTooLargeError as exc:
@@ -194,6 +212,8 @@ def add_watchlist_views(
             return self.json(body, status=status)
 
         async def delete(self, request: Request, watchlist_id: str = "") -> Response:
+            if (refusal := self.refused(request)) is not None:
+                return refusal
             status, body, messages = delete_messages(watchlist_id)
             if messages:
                 await send(messages)

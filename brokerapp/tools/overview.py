@@ -8,9 +8,17 @@
     built from each worker's own ``status.json``: up or down, alerts in and out, rate over
     the last minute, lag (messages not yet read), p50/p99 latency, dead letters, for a sink
     whether its store is available, and a link to the worker's own page. It reloads itself
-    every 5 s.
+    every 5 s. Two more columns draw each worker's lag and p99 latency over the last
+    ``overview_history_seconds`` as small inline SVG lines (hover for the last and largest
+    value), from a ring buffer of the polls the overview makes every
+    ``overview_poll_seconds`` while it runs (:class:`History`, :func:`sparkline`).
 ``/status.json``
     The same rows as JSON.
+``/streams/``
+    The stream description of every output topic, a JSON list (format and JSON Schema:
+    :mod:`brokerapp.model.streams`; built by :mod:`brokerapp.runtime.streams`, each validated
+    before it is served). ``/streams/<name>`` is one of them (by stream or topic name);
+    ``/streams/schemas/cutouts_v1.avsc`` the Avro schema file the ``cutouts`` stream names.
 ``/metrics``
     Prometheus text format (``broker_up``, ``broker_received_total``, ``broker_sent_total``,
     ``broker_deadlettered_total``, ``broker_lag``, ``broker_latency_ms{quantile=...}``,
@@ -27,29 +35,45 @@ What the numbers are, by kind of worker:
 - sinks: messages read, rows written (as "sent"), their rate of messages stored, the
   latency of the worst table (highest p99: input append time to write confirmed), and
   ``store_available`` (false is shown as a warning, with the last error);
-- notifiers (voevent, email, webhooks, slow branches): annotated alerts read, packets,
-  emails or POSTs written (as "sent"), the backlog (as "lag": not yet read for voevent,
-  queued and unsent for email and webhooks), failed deliveries, bytes written, and the age
-  of the oldest notification not yet written.
+- notifiers and archivers (voevent, email, webhooks, avro-archive, parquet-archive: slow
+  branches): alerts read, packets, emails, POSTs or file writes (as "sent"), the backlog
+  (as "lag": not yet read for voevent and the archivers, queued and unsent for email and
+  webhooks), failed deliveries or writes, bytes written, and the age of the oldest
+  notification or alert not yet written.
 
 Workers are asked concurrently with a short timeout, so a stopped worker shows as down
-without delaying the page. :func:`summarise` turns one worker's status into a row and is
-pure (tested on plain dicts).
+without delaying the page. :func:`~brokerapp.runtime.metrics.summarise` turns one worker's
+status into a row and is pure (tested on plain dicts); the metric names are documented in
+:mod:`brokerapp.runtime.metrics`, which also gives every worker its own ``/metrics``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 from aiohttp import web
 
 from brokerapp.model.settings import Settings
+from brokerapp.runtime.metrics import metrics_text, summarise
+from brokerapp.runtime.streams import CUTOUTS_SCHEMA_FILE, describe_streams
+from brokerapp.wire.lean import CUTOUTS_SCHEMA
 
-__all__ = ["metrics_text", "render_overview", "serve", "summarise", "workers"]
+__all__ = [
+    "History",
+    "metrics_text",
+    "render_overview",
+    "serve",
+    "sparkline",
+    "summarise",
+    "workers",
+]
 
 #: Seconds a worker may take to answer before it is shown as down.
 ASK_TIMEOUT = 1.0
@@ -71,105 +95,94 @@ def workers(settings: Settings) -> dict[str, tuple[int, str]]:
         "voevent": (settings.voevent_web_port, "voevent"),
         "email": (settings.email_web_port, "email"),
         "webhooks": (settings.webhooks_web_port, "webhooks"),
+        "avro-archive": (settings.avro_archive_web_port, "avro-archive"),
+        "parquet-archive": (settings.parquet_archive_web_port, "parquet-archive"),
     }
 
 
-def summarise(name: str, url: str, status: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Turn one worker's status (None when it did not answer) into an overview row.
+class History:
+    """Lag and p99 latency of every worker over the last ``seconds``, from the overview's polls.
+
+    A ring buffer per worker: :meth:`record` appends one point per worker and poll, and drops
+    the points older than ``seconds``. Nothing is kept across restarts of the overview.
 
     Parameters
     ----------
-    name : str
-        Worker name.
-    url : str
-        Its own page.
-    status : mapping or None
-        Its ``status.json``.
-
-    Returns
-    -------
-    dict
-        ``worker``, ``up``, ``received``, ``sent``, ``rate``, ``lag``, ``p50_ms``,
-        ``p99_ms``, ``deadlettered``, ``store``, ``store_available``, ``store_error`` and
-        ``url``; numbers are None when unknown, the ``store`` fields None but for sinks.
+    seconds : float
+        How far back points are kept.
     """
-    row: dict[str, Any] = {
-        "worker": name,
-        "up": status is not None,
-        "received": None,
-        "sent": None,
-        "rate": None,
-        "lag": None,
-        "p50_ms": None,
-        "p99_ms": None,
-        "deadlettered": None,
-        "store": None,
-        "store_available": None,
-        "store_error": None,
-        "failures": None,
-        "bytes": None,
-        "oldest_s": None,
-        "url": url,
-    }
-    if status is None:
-        return row
-    if "notifier" in status:  # a slow branch: notifications written, not alerts forwarded
-        latency = status.get("end_to_end") or {}
-        row.update(
-            received=status.get("received"),
-            sent=status.get("written"),
-            lag=status.get("backlog"),
-            failures=status.get("failures"),
-            bytes=status.get("bytes"),
-            oldest_s=status.get("oldest_unsent_age_s"),
-            rate=latency.get("rate"),
-            p50_ms=latency.get("p50_ms"),
-            p99_ms=latency.get("p99_ms"),
-            deadlettered=status.get("deadlettered"),
-        )
-        return row
-    if "mirrored" in status:  # the gateway
-        latency = status.get("last_minute") or {}
-        partitions = status.get("partitions") or []
-        lags = [p["lag"] for p in partitions if p.get("lag") is not None]
-        row.update(
-            received=status.get("mirrored"),
-            sent=status.get("mirrored"),
-            lag=sum(lags) if lags else None,
-        )
-    elif isinstance(status.get("tables"), Mapping):  # a database sink
-        tables = [t for t in status["tables"].values() if isinstance(t, Mapping)]
-        latencies = [t.get("stored_latency") or {} for t in tables]
-        latency = _worst(latencies)
-        rates = [lat["rate"] for lat in latencies if lat.get("rate") is not None]
-        row.update(
-            received=status.get("received"),
-            sent=sum(t.get("rows_written") or 0 for t in tables),
-            lag=status.get("lag"),
-            store=status.get("store"),
-            store_available=status.get("store_available"),
-            store_error=status.get("last_error"),
-        )
-        latency = {**latency, "rate": sum(rates) if rates else None}
+
+    #: The row fields kept, in the order of the stored tuples after the time.
+    FIELDS = ("lag", "p99_ms")
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._points: dict[str, deque[tuple[float, float | None, float | None]]] = {}
+
+    def record(self, rows: list[dict[str, Any]], now: float) -> None:
+        """Add one poll: each row's ``lag`` and ``p99_ms`` (None when unknown) at ``now``."""
+        for row in rows:
+            points = self._points.setdefault(row["worker"], deque())
+            points.append((now, row["lag"], row["p99_ms"]))
+            while points and points[0][0] < now - self.seconds:
+                points.popleft()
+
+    def series(self, worker: str, field: str) -> list[tuple[float, float]]:
+        """Return ``(time, value)`` of one worker's ``lag`` or ``p99_ms``, known values only."""
+        index = 1 + self.FIELDS.index(field)
+        return [
+            (point[0], float(value))
+            for point in self._points.get(worker, ())
+            if (value := point[index]) is not None
+        ]
+
+
+def sparkline(
+    points: list[tuple[float, float]],
+    start: float,
+    end: float,
+    unit: str = "",
+    width: int = 120,
+    height: int = 24,
+) -> str:
+    """Return an inline SVG line of ``(time, value)`` points between ``start`` and ``end``.
+
+    The vertical scale runs from 0 to the largest value (so a flat line at the bottom is 0);
+    the ``<title>`` (shown on hover) gives the last and the largest value. No points: ``-``.
+
+    Parameters
+    ----------
+    points : list of (float, float)
+        Times (s) and values, in time order.
+    start, end : float
+        The times at the left and right edges.
+    unit : str, optional
+        Appended to the numbers of the title.
+    width, height : int, optional
+        Size in pixels.
+    """
+    if not points:
+        return "-"
+    span = max(end - start, 1e-9)
+    top = max(value for _t, value in points) or 1.0
+
+    def xy(t: float, value: float) -> str:
+        x = min(max((t - start) / span, 0.0), 1.0) * (width - 2) + 1
+        y = height - 1 - value / top * (height - 2)
+        return f"{x:.1f},{y:.1f}"
+
+    coords = " ".join(xy(t, v) for t, v in points)
+    last = points[-1][1]
+    title = html.escape(f"now {last:g}{unit}, max {max(v for _t, v in points):g}{unit}")
+    if len(points) == 1:
+        x, y = xy(*points[0]).split(",")
+        shape = f'<circle cx="{x}" cy="{y}" r="1.5" fill="#36c"/>'
     else:
-        latency = status.get("end_to_end") or {}
-        sent = status.get("sent") or {}
-        row.update(received=status.get("received"), sent=sum(sent.values()), lag=status.get("lag"))
-    row.update(
-        rate=latency.get("rate"),
-        p50_ms=latency.get("p50_ms"),
-        p99_ms=latency.get("p99_ms"),
-        deadlettered=status.get("deadlettered"),
+        shape = f'<polyline fill="none" stroke="#36c" stroke-width="1.5" points="{coords}"/>'
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img"><title>{title}</title>{shape}</svg>'
     )
-    return row
-
-
-def _worst(latencies: list[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """Return the latency summary with the highest p99 (then p50); empty when none has one."""
-    known = [lat for lat in latencies if lat.get("p99_ms") is not None]
-    if not known:
-        return {}
-    return max(known, key=lambda lat: (lat["p99_ms"], lat.get("p50_ms") or 0.0))
 
 
 def _store_cell(row: Mapping[str, Any]) -> str:
@@ -191,11 +204,23 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
-def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
-    """Return the overview page for the rows of :func:`summarise`."""
+def render_overview(
+    rows: list[dict[str, Any]],
+    refresh: int = 5,
+    history: History | None = None,
+    now: float | None = None,
+) -> str:
+    """Return the overview page for the rows of :func:`summarise`.
+
+    With a ``history``, two more columns draw each worker's lag and p99 latency over the
+    history's window up to ``now`` (default: the current time) as inline SVG lines.
+    """
     columns = ["worker", "up", "received", "sent", "rate", "lag", "p50_ms", "p99_ms"]
     columns += ["deadlettered", "failures", "bytes", "oldest_s", "store"]
     head = "".join(f"<th>{c}</th>" for c in columns)
+    if history is not None:
+        minutes = f"{history.seconds / 60:g} min"
+        head += f"<th>lag, last {minutes}</th><th>p99 ms, last {minutes}</th>"
     body = []
     for row in rows:
         cells = [
@@ -205,6 +230,12 @@ def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
             *(f'<td class="{c}">{_cell(row[c])}</td>' for c in columns[2:-1]),
             _store_cell(row),
         ]
+        if history is not None:
+            end = time.time() if now is None else now
+            start = end - history.seconds
+            for field, unit in (("lag", ""), ("p99_ms", " ms")):
+                line = sparkline(history.series(row["worker"], field), start, end, unit)
+                cells.append(f'<td class="{field}_trend">{line}</td>')
         body.append(f'<tr id="{html.escape(row["worker"])}">{"".join(cells)}</tr>')
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -220,37 +251,6 @@ def render_overview(rows: list[dict[str, Any]], refresh: int = 5) -> str:
         "POSTs written, lag their backlog, oldest_s the age of the oldest unwritten one.</p>"
         '<p><a href="/metrics">Prometheus metrics</a></p></body></html>'
     )
-
-
-def metrics_text(rows: list[dict[str, Any]]) -> str:
-    """Return the rows in Prometheus text exposition format."""
-    series = [
-        ("broker_up", "gauge", "1 if the worker answered", "up"),
-        ("broker_received_total", "counter", "alerts read", "received"),
-        ("broker_sent_total", "counter", "messages written", "sent"),
-        ("broker_deadlettered_total", "counter", "messages dead-lettered", "deadlettered"),
-        ("broker_lag", "gauge", "messages behind (gateway: not yet committed)", "lag"),
-        ("broker_store_available", "gauge", "1 if the sink's store is up", "store_available"),
-        ("broker_failures_total", "counter", "failed deliveries (notifiers)", "failures"),
-        ("broker_written_bytes_total", "counter", "bytes written (notifiers)", "bytes"),
-        ("broker_oldest_unwritten_seconds", "gauge", "age of the oldest unwritten", "oldest_s"),
-    ]
-    lines = []
-    for metric, kind, text, field in series:
-        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}"]
-        for row in rows:
-            value = row[field]
-            if value is not None:
-                lines.append(f'{metric}{{worker="{row["worker"]}"}} {float(value):g}')
-    lines += ["# HELP broker_latency_ms latency", "# TYPE broker_latency_ms gauge"]
-    for row in rows:
-        for quantile, field in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
-            if row[field] is not None:
-                lines.append(
-                    f'broker_latency_ms{{worker="{row["worker"]}",quantile="{quantile}"}} '
-                    f"{float(row[field]):g}"
-                )
-    return "\n".join(lines) + "\n"
 
 
 async def collect(settings: Settings) -> list[dict[str, Any]]:
@@ -276,9 +276,23 @@ async def collect(settings: Settings) -> list[dict[str, Any]]:
 
 def serve(settings: Settings, port: int) -> web.Application:
     """Return the overview web application (run it with ``aiohttp.web.run_app``)."""
+    history = History(settings.overview_history_seconds)
 
     async def page(_request: web.Request) -> web.Response:
-        return web.Response(text=render_overview(await collect(settings)), content_type="text/html")
+        rows = await collect(settings)
+        return web.Response(text=render_overview(rows, history=history), content_type="text/html")
+
+    async def poll(_application: web.Application) -> AsyncIterator[None]:
+        async def forever() -> None:
+            while True:
+                history.record(await collect(settings), time.time())
+                await asyncio.sleep(settings.overview_poll_seconds)
+
+        task = asyncio.create_task(forever())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def status(_request: web.Request) -> web.Response:
         return web.json_response(await collect(settings))
@@ -288,8 +302,30 @@ def serve(settings: Settings, port: int) -> web.Application:
             text=metrics_text(await collect(settings)), content_type="text/plain", charset="utf-8"
         )
 
+    async def streams(_request: web.Request) -> web.Response:
+        return web.json_response(describe_streams(settings))
+
+    async def stream(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            (description,) = describe_streams(settings, name)
+        except KeyError:
+            return web.json_response({"error": f"no output stream {name!r}"}, status=404)
+        return web.json_response(description)
+
+    async def schema_file(_request: web.Request) -> web.Response:
+        return web.json_response(CUTOUTS_SCHEMA)
+
     application = web.Application()
+    application.cleanup_ctx.append(poll)
     application.add_routes(
-        [web.get("/", page), web.get("/status.json", status), web.get("/metrics", metrics)]
+        [
+            web.get("/", page),
+            web.get("/status.json", status),
+            web.get("/metrics", metrics),
+            web.get("/streams/", streams),
+            web.get(f"/streams/schemas/{CUTOUTS_SCHEMA_FILE}", schema_file),
+            web.get("/streams/{name}", stream),
+        ]
     )
     return application

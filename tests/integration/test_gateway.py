@@ -49,7 +49,7 @@ def object_id(record):
 def upstream_producer(settings):
     return Producer(
         {
-            "bootstrap.servers": settings.upstream_bootstrap,
+            "bootstrap.servers": settings.upstream_feed_bootstrap,
             "message.max.bytes": settings.max_message_bytes,
             "acks": "all",
         }
@@ -61,7 +61,7 @@ def send_upstream(settings, topic, values, headers=None):
 
     Returns the (topic, partition, offset) of each value, in the order of ``values``.
     """
-    ensure_topics(settings.upstream_bootstrap, [topic], 2)
+    ensure_topics(settings.upstream_feed_bootstrap, [topic], 2)
     producer = upstream_producer(settings)
     offsets = [None] * len(values)
 

@@ -167,6 +167,10 @@ class Pipeline:
             "BROKER_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
             "BROKER_SINK_BATCH_SECONDS": "0.2",
             "BROKER_SINK_RETRY_BACKOFF_MAX": "2",
+            # Secrets every worker is given, so the leak test can look for them.
+            "BROKER_WEB_TOKEN": f"web-{uuid.uuid4().hex}",
+            "BROKER_SMTP_PASSWORD": f"smtp-{uuid.uuid4().hex}",
+            "BROKER_EMAIL_UNSUBSCRIBE_SECRET": f"unsub-{uuid.uuid4().hex}",
         }
         self.settings = settings
         self.runs = {}
@@ -475,3 +479,25 @@ async def test_mariadb_outage_mid_stream_loses_nothing(pipeline, alerts, db_serv
     status = sink.status()
     assert status["deadlettered"] == 0
     assert status["store_available"]
+
+
+async def test_no_worker_prints_a_secret_in_its_log_or_status(pipeline, alerts):
+    want = expected_counts(alerts)
+    # After the tests above (the outage test adds rows): at least every alert's rows.
+    await pipeline.wait_for(lambda c: all(c[k][t] >= want[t] for k in c for t in want))
+    secrets = {
+        "mariadb password": pipeline.settings.mariadb_secret().get_secret_value(),
+        "web token": pipeline.env["BROKER_WEB_TOKEN"],
+        "smtp password": pipeline.env["BROKER_SMTP_PASSWORD"],
+        "unsubscribe secret": pipeline.env["BROKER_EMAIL_UNSUBSCRIBE_SECRET"],
+    }
+    assert secrets["mariadb password"], "the embedded MariaDB runs with a generated password"
+    seen = 0
+    for run in pipeline.runs.values():
+        texts = [path.read_text(errors="replace") for path in run.workdir.glob(f"{run.path}-*.log")]
+        texts += [json.dumps(run.status()), run.page()]
+        seen += len(texts)
+        for what, secret in secrets.items():
+            for text in texts:
+                assert secret not in text, f"{run.path} prints the {what}"
+    assert seen >= 3 * len(pipeline.runs)  # a log, the status JSON and the page of each

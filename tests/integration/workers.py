@@ -52,10 +52,10 @@ class WorkerRun:
         return f"{self.prefix}-deadletter"
 
     def ztf_topic(self, date: str) -> str:
-        return f"{self.prefix}_ztf_{date}_programid1"
+        return f"ztf_{date}_programid1_{self.prefix}"
 
     def lsst_topic(self, date: str) -> str:
-        return f"{self.prefix}_lsst-alerts-{date}"
+        return f"lsst-alerts-{self.prefix}-{date}"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -65,9 +65,9 @@ class WorkerRun:
                 "BROKER_ALERTS_TOPIC": self.alerts,
                 "BROKER_ALERTS_PARTITIONS": "4",
                 "BROKER_GATEWAY_DEADLETTER_TOPIC": self.deadletter,
-                "BROKER_GATEWAY_GROUP": f"{self.prefix}-gateway",
+                "BROKER_GATEWAY_GROUP": f"brokerapp-{self.prefix}-gateway",
                 "BROKER_GATEWAY_TOPIC_PATTERNS": json.dumps(
-                    [rf"^{self.prefix}_ztf_\d{{8}}_programid1$", rf"^{self.prefix}_lsst-alerts-.*$"]
+                    [rf"^ztf_\d{{8}}_programid1_{self.prefix}$", rf"^lsst-alerts-{self.prefix}-.*$"]
                 ),
                 "BROKER_GATEWAY_METADATA_MAX_AGE_MS": "2000",
                 self.port_setting: str(self.port),

@@ -220,3 +220,50 @@ def test_notifier_rows_show_written_backlog_failures_bytes_and_the_oldest_unwrit
         (7102, "email"),
         (7103, "webhooks"),
     ]
+
+
+def test_history_keeps_the_last_window_of_each_workers_lag_and_p99():
+    from brokerapp.tools.overview import History
+
+    history = History(seconds=60)
+    for t, lag in ((0.0, 5), (30.0, None), (50.0, 9), (100.0, 2)):
+        row = {"worker": "ssfilter", "lag": lag, "p99_ms": 1800.0}
+        history.record([row, {"worker": "gateway", "lag": 1, "p99_ms": None}], t)
+    # The point at t=0 is older than 60 s at t=100; unknown values are left out.
+    assert history.series("ssfilter", "lag") == [(50.0, 9.0), (100.0, 2.0)]
+    assert history.series("ssfilter", "p99_ms") == [(50.0, 1800.0), (100.0, 1800.0)]
+    assert history.series("gateway", "p99_ms") == []
+    assert history.series("nobody", "lag") == []
+
+
+def test_a_sparkline_spans_the_window_from_zero_to_the_largest_value():
+    from brokerapp.tools.overview import sparkline
+
+    svg = sparkline([(0.0, 0.0), (5.0, 10.0), (10.0, 5.0)], 0.0, 10.0, " ms", 102, 22)
+    assert svg.startswith('<svg class="spark" width="102" height="22"')
+    # x from 1 to 101 over the window; y from 21 (value 0) up to 1 (the largest value).
+    assert 'points="1.0,21.0 51.0,1.0 101.0,11.0"' in svg
+    assert "<title>now 5 ms, max 10 ms</title>" in svg
+    assert sparkline([], 0.0, 10.0) == "-"
+    assert "<circle" in sparkline([(10.0, 3.0)], 0.0, 10.0)
+
+
+def test_the_page_draws_lag_and_latency_over_the_last_minutes():
+    from brokerapp.tools.overview import History
+
+    history = History(seconds=600)
+    for t, p99 in ((1000.0, 4.0), (1005.0, 1800.0)):
+        history.record(
+            [summarise("ssfilter", "u", {**BRANCH, "lag": 3, "end_to_end": {"p99_ms": p99}})], t
+        )
+    page = render_overview(
+        [summarise("ssfilter", "u", BRANCH), summarise("gateway", "u", None)],
+        history=history,
+        now=1005.0,
+    )
+    assert "<th>lag, last 10 min</th><th>p99 ms, last 10 min</th>" in page
+    ssfilter = page.split('<tr id="ssfilter">')[1].split("</tr>")[0]
+    assert '<td class="lag_trend"><svg' in ssfilter
+    assert "<title>now 1800 ms, max 1800 ms</title>" in ssfilter
+    gateway = page.split('<tr id="gateway">')[1].split("</tr>")[0]
+    assert '<td class="lag_trend">-</td><td class="p99_ms_trend">-</td>' in gateway

@@ -64,6 +64,9 @@ def test_brokerapp_config_masks_every_secret(tmp_path, caplog):
         "BROKER_HOME": str(tmp_path),
         "BROKER_CASSANDRA_USER": "broker",
         "BROKER_CASSANDRA_PASSWORD": "cass-s3cret",
+        "BROKER_WEB_TOKEN": "web-s3cret",
+        "BROKER_SMTP_PASSWORD": "smtp-s3cret",
+        "BROKER_EMAIL_UNSUBSCRIBE_SECRET": "unsub-s3cret",
     }
     with caplog.at_level(logging.DEBUG):
         result = CliRunner().invoke(main, ["config"], env=env)
@@ -72,8 +75,34 @@ def test_brokerapp_config_masks_every_secret(tmp_path, caplog):
     assert shown["cassandra_user"] == "broker"
     assert shown["cassandra_password"] == "**********"
     assert shown["mariadb_password"] == ""  # not set: the file holds it
+    assert shown["web_token"] == shown["smtp_password"] == "**********"
     assert "s3cret" not in result.output
     assert "s3cret" not in caplog.text
+
+
+def test_the_settings_repr_masks_every_secret(tmp_path):
+    settings = load_settings(
+        home=tmp_path,
+        cassandra_password="cass-s3cret",
+        mariadb_password="maria-s3cret",
+        web_token="web-s3cret",
+        smtp_password="smtp-s3cret",
+        email_unsubscribe_secret="unsub-s3cret",
+    )
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in str(settings)
+    assert settings.web_secret().get_secret_value() == "web-s3cret"
+
+
+def test_the_web_token_comes_from_env_or_file(monkeypatch, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("t-file\n")
+    assert load_settings(home=tmp_path).web_secret().get_secret_value() == ""
+    settings = load_settings(home=tmp_path, web_token_file=token_file)
+    assert settings.web_secret().get_secret_value() == "t-file"
+    monkeypatch.setenv("BROKER_WEB_TOKEN", "t-env")
+    settings = load_settings(home=tmp_path, web_token_file=token_file)
+    assert settings.web_secret().get_secret_value() == "t-env"
 
 
 def test_every_setting_is_documented():

@@ -42,7 +42,9 @@ def _register() -> None:
         filters,
         overview,
         produce,
+        registry,
         services,
+        streams,
         tail,
         topics,
         watchlist,
@@ -61,6 +63,8 @@ def _register() -> None:
         db.db,
         db.object_command,
         cutouts.cutouts_command,
+        registry.registry,
+        streams.streams,
     ):
         main.add_command(command)
 

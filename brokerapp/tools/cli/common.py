@@ -6,9 +6,14 @@ from brokerapp.model.settings import Settings
 
 
 def cluster(settings: Settings, upstream: bool) -> tuple[str, str]:
-    """Return (bootstrap, registry URL) of the local or the upstream side."""
+    """Return (bootstrap, registry URL) of the local or the upstream side.
+
+    ``--upstream`` commands act as the upstream's own side (its producers and admin), on the
+    embedded stand-in's internal listener ``upstream_feed_bootstrap``; the broker itself reads
+    the upstream only through the gateway.
+    """
     if upstream:
-        return settings.upstream_bootstrap, settings.upstream_registry_url
+        return settings.upstream_feed_bootstrap, settings.upstream_registry_url
     return settings.kafka_bootstrap, settings.registry_url
 
 

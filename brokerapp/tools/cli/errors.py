@@ -105,7 +105,10 @@ class ServerUnreachable(click.ClickException):
 
 def kafka_name(settings: Settings, bootstrap: str) -> str:
     """Return how to call the cluster at ``bootstrap``: ``Kafka`` or ``upstream Kafka``."""
-    if bootstrap != settings.kafka_bootstrap and bootstrap == settings.upstream_bootstrap:
+    if bootstrap != settings.kafka_bootstrap and bootstrap in (
+        settings.upstream_bootstrap,
+        settings.upstream_feed_bootstrap,
+    ):
         return "upstream Kafka"
     return "Kafka"
 
@@ -254,7 +257,7 @@ def _bootstrap_of(settings: Settings, params: dict[str, Any]) -> str:
     """Return the cluster a command talks to, from its ``bootstrap`` or ``upstream`` parameter."""
     if params.get("bootstrap"):
         return str(params["bootstrap"])
-    return settings.upstream_bootstrap if params.get("upstream") else settings.kafka_bootstrap
+    return settings.upstream_feed_bootstrap if params.get("upstream") else settings.kafka_bootstrap
 
 
 def needs_kafka(command: F) -> F:

@@ -45,9 +45,20 @@ def services_install(settings: Settings) -> None:
     "and create MariaDB's broker database and account (its password generated once into "
     "<home>/mariadb/password unless BROKER_MARIADB_PASSWORD is set).",
 )
+@click.option(
+    "--monitoring",
+    is_flag=True,
+    help="Also start Prometheus (Debian's `prometheus`) on 127.0.0.1:<prometheus_port>, "
+    "scraping every worker's /metrics and evaluating deploy/prometheus/rules.yml.",
+)
 @click.pass_obj
 def services_up(
-    settings: Settings, brokers: int, upstream: bool, no_registry: bool, databases: bool
+    settings: Settings,
+    brokers: int,
+    upstream: bool,
+    no_registry: bool,
+    databases: bool,
+    monitoring: bool,
 ) -> None:
     """Start the services and wait until each answers."""
     from brokerapp.tools.services import LOCAL_HOST, ServiceError, Services
@@ -55,7 +66,11 @@ def services_up(
     svc = Services(settings)
     try:
         started = svc.up(
-            brokers=brokers, upstream=upstream, registry=not no_registry, databases=databases
+            brokers=brokers,
+            upstream=upstream,
+            registry=not no_registry,
+            databases=databases,
+            monitoring=monitoring,
         )
     except ServiceError as exc:
         click.echo(f"services up failed: {exc}", err=True)

@@ -72,7 +72,7 @@ def topics(
     from brokerapp.adapters.topics import describe_topics, format_json, format_table
 
     settings: Settings = ctx.obj
-    bootstrap = settings.upstream_bootstrap if upstream else settings.kafka_bootstrap
+    bootstrap = settings.upstream_feed_bootstrap if upstream else settings.kafka_bootstrap
     try:
         infos = describe_topics(bootstrap, topic_names, pattern, include_internal)
     except _admin_errors() as exc:
@@ -101,7 +101,7 @@ def topics_grow(settings: Settings, topic: str, partitions: int, upstream: bool)
     """Raise TOPIC's partition count; keys then hash to new partitions (see README)."""
     from brokerapp.adapters.topics import grow_topic
 
-    bootstrap = settings.upstream_bootstrap if upstream else settings.kafka_bootstrap
+    bootstrap = settings.upstream_feed_bootstrap if upstream else settings.kafka_bootstrap
     try:
         result = grow_topic(bootstrap, topic, partitions)
     except _admin_errors() as exc:
@@ -186,7 +186,7 @@ def topics_delete(settings: Settings, names: tuple[str, ...], upstream: bool) ->
     """Delete the named topics that exist (their messages are gone for good)."""
     from brokerapp.adapters.kafka_admin import delete_topics
 
-    bootstrap = settings.upstream_bootstrap if upstream else settings.kafka_bootstrap
+    bootstrap = settings.upstream_feed_bootstrap if upstream else settings.kafka_bootstrap
     try:
         deleted = delete_topics(bootstrap, list(names))
     except _admin_errors() as exc:

@@ -37,6 +37,7 @@ __all__ = [
     "jvm_options",
     "kafka_java",
     "kafka_properties",
+    "upstream_security_properties",
     "registry_options",
     "write_cassandra_yaml",
     "write_mariadb_cnf",
@@ -58,8 +59,66 @@ MIN_SOCKET_REQUEST_BYTES = 104857600
 REGISTRY_MAX_BODY = "16M"
 
 
+def upstream_security_properties(
+    port: int, feed_port: int, keystore: Path, keystore_password: str
+) -> dict[str, object]:
+    """Return the ``server.properties`` entries of the upstream stand-in's listeners.
+
+    As Rubin serves community brokers: ``SASL_SSL`` with SCRAM-SHA-512 on the client port
+    (the broker's TLS keystore from :func:`~brokerapp.tools.services.tls.ensure_upstream_tls`)
+    and ``StandardAuthorizer`` ACLs, nothing allowed without an ACL. The upstream's own side
+    (its producers, admin and registry journal) and the broker-to-broker traffic use a
+    PLAINTEXT ``INTERNAL`` listener on ``feed_port`` whose anonymous principal, like the
+    controller's, is a super user; it binds loopback only.
+
+    Parameters
+    ----------
+    port : int
+        The SASL_SSL client port; the controller listens on ``port + 1``.
+    feed_port : int
+        The internal listener's port.
+    keystore : Path
+        The broker's PKCS#12 keystore.
+    keystore_password : str
+        Its password.
+
+    Returns
+    -------
+    dict
+        Entries that replace or add to :func:`kafka_properties`'s.
+    """
+    return {
+        "listeners": (
+            f"SASL_SSL://{LOCAL_HOST}:{port},INTERNAL://{LOCAL_HOST}:{feed_port},"
+            f"CONTROLLER://{LOCAL_HOST}:{port + 1}"
+        ),
+        "advertised.listeners": f"SASL_SSL://{LOCAL_HOST}:{port},INTERNAL://{LOCAL_HOST}:{feed_port}",
+        "inter.broker.listener.name": "INTERNAL",
+        "listener.security.protocol.map": (
+            "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL"
+        ),
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": keystore,
+        "ssl.keystore.password": keystore_password,
+        "ssl.client.auth": "none",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
 def kafka_properties(
-    settings: Settings, node_id: int, port: int, voters: str, node_dir: Path, brokers: int
+    settings: Settings,
+    node_id: int,
+    port: int,
+    voters: str,
+    node_dir: Path,
+    brokers: int,
+    extra: dict[str, object] | None = None,
 ) -> str:
     """Return the ``server.properties`` of one KRaft node (broker and controller).
 
@@ -77,6 +136,8 @@ def kafka_properties(
         The node's folder; its log dir is ``data/`` in it.
     brokers : int
         Brokers in the cluster (3 raises replication and ``min.insync.replicas``).
+    extra : dict, optional
+        Entries that replace or add to these (the upstream's security).
 
     Returns
     -------
@@ -112,6 +173,7 @@ def kafka_properties(
         "replica.fetch.max.bytes": max_bytes,
         "socket.request.max.bytes": max(max_bytes * 2, MIN_SOCKET_REQUEST_BYTES),
     }
+    props.update(extra or {})
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 

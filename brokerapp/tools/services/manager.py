@@ -33,10 +33,12 @@ from brokerapp.tools.services.config import (
     kafka_java,
     kafka_properties,
     registry_options,
+    upstream_security_properties,
     write_cassandra_yaml,
     write_mariadb_cnf,
 )
 from brokerapp.tools.services.install import MAVEN_SERVERS, install_server
+from brokerapp.tools.services.monitoring import prometheus_service
 from brokerapp.tools.services.probes import (
     LOCAL_HOST,
     cassandra_ready,
@@ -51,6 +53,11 @@ from brokerapp.tools.services.process import (
     ServiceError,
     ServiceState,
     Supervisor,
+)
+from brokerapp.tools.services.tls import ensure_upstream_tls
+from brokerapp.tools.services.upstream_access import (
+    grant_upstream_access,
+    upstream_client_password,
 )
 
 __all__ = [
@@ -138,11 +145,24 @@ class Services(Supervisor):
         ports = [base + 2 * i for i in range(brokers)]
         voters = ",".join(f"{i + 1}@{LOCAL_HOST}:{p + 1}" for i, p in enumerate(ports))
         bootstrap = ",".join(f"{LOCAL_HOST}:{p}" for p in ports)
+        if cluster == "upstream":
+            # Clients of the broker's side authenticate on `port`; readiness, the upstream's
+            # own producers and admin use the internal listener.
+            feed_ports = [self.settings.upstream_feed_port() + 2 * i for i in range(brokers)]
+            bootstrap = ",".join(f"{LOCAL_HOST}:{p}" for p in feed_ports)
+            keystore = ensure_upstream_tls(self.home, LOCAL_HOST)
         nodes = []
         for i, port in enumerate(ports):
             node_id = i + 1
             node_dir = self.home / f"kafka-{cluster}" / f"node-{node_id}"
-            props = kafka_properties(self.settings, node_id, port, voters, node_dir, brokers)
+            extra = (
+                upstream_security_properties(
+                    port, feed_ports[i], keystore.keystore, keystore.password
+                )
+                if cluster == "upstream"
+                else None
+            )
+            props = kafka_properties(self.settings, node_id, port, voters, node_dir, brokers, extra)
             nodes.append(
                 Service(
                     name=f"kafka-{cluster}-{node_id}",
@@ -155,7 +175,7 @@ class Services(Supervisor):
                 )
             )
             node_dir.mkdir(parents=True, exist_ok=True)
-            (node_dir / "server.properties").write_text(props)
+            _write_private(node_dir / "server.properties", props)
         return nodes
 
     def registry(self, cluster: str) -> Service:
@@ -177,7 +197,7 @@ class Services(Supervisor):
             bootstrap = self.settings.kafka_bootstrap
         else:
             port, url = self.settings.upstream_registry_port(), self.settings.upstream_registry_url
-            bootstrap = self.settings.upstream_bootstrap
+            bootstrap = self.settings.upstream_feed_bootstrap  # the upstream's own side
         workdir = self.home / f"registry-{cluster}"
         workdir.mkdir(parents=True, exist_ok=True)
         command = [
@@ -385,6 +405,11 @@ class Services(Supervisor):
                 str(node.cwd / "server.properties"),
                 "--ignore-formatted",
             ]
+            if cluster == "upstream":
+                # The broker's SCRAM credentials, created with the metadata (KRaft).
+                user = self.settings.upstream_sasl_username
+                password = upstream_client_password(self.settings)
+                cmd += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise ServiceError(
@@ -399,6 +424,7 @@ class Services(Supervisor):
         upstream: bool = False,
         registry: bool = True,
         databases: bool = False,
+        monitoring: bool = False,
     ) -> list[Service]:
         """Install if needed, format and start the local (and upstream) services.
 
@@ -413,6 +439,8 @@ class Services(Supervisor):
         databases : bool
             Also start MariaDB and Cassandra (first, as Cassandra is slowest to answer), and
             create MariaDB's broker database and account once it answers.
+        monitoring : bool
+            Also start Prometheus, scraping every worker (:meth:`monitoring`).
 
         Returns
         -------
@@ -432,6 +460,8 @@ class Services(Supervisor):
                 self.start(node)
             started += nodes
         self.wait_ready(started)
+        if upstream:
+            grant_upstream_access(self.settings)
         if registry:
             registries = [self.registry(cluster) for cluster in clusters]
             for reg in registries:
@@ -441,7 +471,23 @@ class Services(Supervisor):
         if dbs:
             self.wait_databases(dbs)
             started += dbs
+        if monitoring:
+            started.append(self.start_monitoring())
         return started
+
+    def monitoring(self) -> Service:
+        """Return the Prometheus service, writing its configuration and scrape targets.
+
+        See :mod:`~brokerapp.tools.services.monitoring`.
+        """
+        return prometheus_service(self.settings, self.home)
+
+    def start_monitoring(self) -> Service:
+        """Start Prometheus (unless it runs) and wait until it is ready; return it."""
+        prometheus = self.monitoring()
+        self.start(prometheus)
+        self.wait_ready([prometheus])
+        return prometheus
 
     def start_databases(self) -> list[Service]:
         """Initialise (once) and start MariaDB and Cassandra without waiting for them.
@@ -500,6 +546,7 @@ class Services(Supervisor):
             "registry-local",
             "registry-upstream",
             *DATABASE_SERVICES,
+            "monitoring",
         ):
             shutil.rmtree(self.home / sub, ignore_errors=True)
         shutil.rmtree(self.settings.faust_dir, ignore_errors=True)
@@ -547,7 +594,17 @@ class Services(Supervisor):
             planned.append(self.mariadb())
         if self._pid_file("cassandra").exists():
             planned.append(self.cassandra())
+        if self._pid_file("prometheus").exists():
+            planned.append(self.monitoring())
         return planned
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it may hold a keystore password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def local_mariadb_password(settings: Settings) -> str:

@@ -1,0 +1,160 @@
+"""TLS material of the embedded upstream: a private CA and the broker's certificate.
+
+``services up --upstream`` makes, once, under ``<home>/tls/``:
+
+``ca.pem``, ``ca.key``
+    A self-signed CA (EC P-256, ten years). Clients trust ``ca.pem`` (the default
+    ``upstream_ssl_cafile``); the key stays readable by its owner only.
+``upstream-broker.p12``, ``upstream-broker.password``
+    The upstream broker's key and certificate, signed by the CA, for ``127.0.0.1`` and
+    ``localhost`` (so clients check the host name), as the PKCS#12 keystore Kafka reads, with
+    a random password in the second file (owner-only).
+
+Files that exist are kept, so a restart serves the same certificate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+__all__ = ["BrokerKeystore", "ensure_upstream_tls"]
+
+#: How long the CA and the broker certificate are valid.
+VALIDITY = dt.timedelta(days=3650)
+
+
+@dataclass(frozen=True)
+class BrokerKeystore:
+    """Where the upstream broker's keystore is, and its password."""
+
+    ca: Path
+    keystore: Path
+    password: str
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def _make_ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("brokerapp local CA"))
+        .issuer_name(_name("brokerapp local CA"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(
+        folder / "ca.key",
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    (folder / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
+def _load_ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = serialization.load_pem_private_key((folder / "ca.key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key, x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
+
+
+def ensure_upstream_tls(home: Path, host: str) -> BrokerKeystore:
+    """Make (once) the CA and the upstream broker's keystore under ``<home>/tls``.
+
+    Parameters
+    ----------
+    home : Path
+        The services home.
+    host : str
+        The address the broker serves on (put in the certificate with ``localhost``).
+
+    Returns
+    -------
+    BrokerKeystore
+        The CA file, keystore file and keystore password.
+    """
+    folder = home / "tls"
+    folder.mkdir(parents=True, exist_ok=True)
+    keystore = folder / "upstream-broker.p12"
+    password_file = folder / "upstream-broker.password"
+    if (folder / "ca.pem").is_file() and (folder / "ca.key").is_file():
+        ca_key, ca_cert = _load_ca(folder)
+    else:
+        ca_key, ca_cert = _make_ca(folder)
+        keystore.unlink(missing_ok=True)
+    if keystore.is_file() and password_file.is_file():
+        return BrokerKeystore(folder / "ca.pem", keystore, password_file.read_text().strip())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(host))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    password = secrets.token_urlsafe(24)
+    data = pkcs12.serialize_key_and_certificates(
+        b"upstream-broker",
+        key,
+        cert,
+        [ca_cert],
+        serialization.BestAvailableEncryption(password.encode()),
+    )
+    _write_private(keystore, data)
+    _write_private(password_file, password.encode())
+    return BrokerKeystore(folder / "ca.pem", keystore, password)
