@@ -14,9 +14,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-install: ## Install Java, Maven, MariaDB, Chromium, Prometheus, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
-	@command -v java >/dev/null && command -v mvn >/dev/null || \
-	  (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null)
+install: ## Install Java, Maven, MariaDB, Chromium, Prometheus, bubblewrap, the Python package and the Maven-resolved Kafka, Apicurio, Cassandra
+	@command -v java >/dev/null && command -v javac >/dev/null && command -v mvn >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null)
 	@(command -v mariadbd || command -v mysqld) >/dev/null && command -v mariadb >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq mariadb-server mariadb-client >/dev/null)
@@ -25,6 +25,8 @@ install: ## Install Java, Maven, MariaDB, Chromium, Prometheus, the Python packa
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+	@command -v bwrap >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null)
 	@$(BASE_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null)
 	@test -x $(PYTHON) || $(BASE_PYTHON) -m venv $(VENV)

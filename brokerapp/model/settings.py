@@ -690,6 +690,67 @@ class Settings(BaseSettings):
     webhook_ca_file: Path | None = Field(
         None, description="CA bundle verifying subscribers' HTTPS certificates (default: system)."
     )
+    # -- User filters in sandboxes (issue 17 items 1-3). Read by brokerapp/runtime/userfilter/.
+    userfilter_bwrap: str = Field("bwrap", description="The bubblewrap executable.")
+    userfilter_python: str = Field(
+        "/usr/bin/python3",
+        description="Python interpreter run inside the sandboxes (under /usr: the sandbox sees "
+        "only /usr, the filter's code and the SDK; stdlib only).",
+    )
+    userfilter_uid_base: int = Field(
+        61000,
+        ge=1000,
+        description="First of the unprivileged uids given to sandboxes, one per sandbox of a "
+        "runner process (no account needed); give each runner process its own range. Reserve "
+        "the range: no account or other process may use these uids (a stopped sandbox's "
+        "leftovers are found, and killed, by uid).",
+    )
+    userfilter_answer_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a filter may take to answer one alert before it is "
+        "killed and restarted.",
+    )
+    userfilter_start_timeout: float = Field(
+        10.0, gt=0, description="Seconds a filter may take to start and say hello."
+    )
+    userfilter_window: int = Field(
+        16, ge=1, description="Alerts written to a filter's pipe ahead of its answers."
+    )
+    userfilter_max_restarts: int = Field(
+        5, ge=0, description="Consecutive faults after which a filter is given up (failed)."
+    )
+    userfilter_restart_initial: float = Field(
+        0.5, gt=0, description="First delay (s) before a faulted filter is restarted."
+    )
+    userfilter_restart_max: float = Field(
+        30.0, gt=0, description="Longest delay (s) before a faulted filter is restarted."
+    )
+    userfilter_cpu_seconds: int = Field(
+        3600, ge=1, description="RLIMIT_CPU (s) of a sandbox's processes (a backstop)."
+    )
+    userfilter_memory_mb: int = Field(
+        512, ge=16, description="RLIMIT_AS (MiB) of a sandbox's processes."
+    )
+    userfilter_open_files: int = Field(64, ge=8, description="RLIMIT_NOFILE of a sandbox.")
+    userfilter_processes: int = Field(
+        32,
+        ge=3,
+        description="RLIMIT_NPROC (processes and threads, bwrap's two included) of a sandbox, "
+        "and its cgroup pids.max.",
+    )
+    userfilter_tmp_mb: int = Field(
+        64, ge=1, description="Size (MiB) of a sandbox's private tmpfs /tmp (host memory)."
+    )
+    userfilter_cpu_share: float = Field(
+        1.0, ge=0, description="CPU quota of a sandbox in cores (cgroup v1 cpu; 0: none)."
+    )
+    userfilter_cgroups: bool = Field(
+        True, description="Give each sandbox cgroup v1 pids and cpu groups where writable."
+    )
+    userfilter_batch: int = Field(
+        100, ge=1, description="Alerts a runner reads, filters and commits per batch."
+    )
     # --- archivers ---
     # Avro backup and Parquet archivers (issue 16 item 1): agents/avro_archive.py,
     # agents/parquet_archive.py, brokerapp/adapters/archive/.

@@ -1,0 +1,6 @@
+from brokerapp import userfilter
+
+
+@userfilter.filter()
+def raises(alert):
+    raise ValueError(f"cannot handle alert {alert['n']}")

@@ -1,0 +1,7 @@
+from brokerapp import userfilter
+
+
+@userfilter.filter()
+def spin(alert):
+    while True:
+        pass
