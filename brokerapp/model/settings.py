@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         "Its `cleanup.policy` is `delete`.",
     )
     gateway_topic_patterns: list[str] = Field(
-        [r"^ztf_\d{8}_programid1$", r"^lsst-alerts-.*$"],
+        [r"^ztf_\d{8}_programid1$", r"^lsst-alerts-\d{8}$"],
         description="Regular expressions of the upstream topics the gateway mirrors "
         "(JSON list in the environment).",
     )

@@ -90,15 +90,19 @@ start_worker voevent voevent "${PORTS[0]}"
 start_worker email_notify email "${PORTS[1]}"
 start_worker webhooks webhooks "${PORTS[2]}"
 echo "== a Comet VTP subscriber (twistd comet) saving what it receives in $OUT/events"
-(cd "$OUT" && exec "$(dirname "$PYTHON")/twistd" -n --pidfile= --logfile=comet.log comet \
+TWISTD="$(cd "$(dirname "$PYTHON")" && pwd)/twistd"  # absolute: it runs from $OUT
+(cd "$OUT" && exec "$TWISTD" -n --pidfile= --logfile=comet.log comet \
   --remote="127.0.0.1:$VTP_PORT" --local-ivo=ivo://demo.example.org/comet \
   --save-event --save-event-directory=events --eventdb=eventdb) &
 PIDS+=($!)
+subscribed=0
 for _ in $(seq 30); do
   curl -s "http://127.0.0.1:${PORTS[0]}/voevent/status.json" | $PYTHON -c \
-    'import json,sys; sys.exit(json.load(sys.stdin)["vtp"]["subscribers"] < 1)' && break
+    'import json,sys; sys.exit(json.load(sys.stdin)["vtp"]["subscribers"] < 1)' \
+    && subscribed=1 && break
   sleep 1
 done
+[ "$subscribed" = 1 ] || { echo "Comet did not subscribe:"; tail -20 "$OUT/comet.log"; exit 1; }
 
 echo "== the watchlist worker and the sample watchlist demo-notify; the crossmatch"
 start_worker watchlist watchlist "$WL_PORT"

@@ -57,6 +57,8 @@ def voevents(folder: str) -> None:
     """List and check the saved VOEvents."""
     files = sorted(p for p in Path(folder).iterdir() if p.is_file())
     print(f"{len(files)} VOEvent(s) received by Comet")
+    if not files:
+        sys.exit("no VOEvent reached the VTP subscriber")
     for path in files:
         data = path.read_bytes()
         try:
@@ -83,6 +85,8 @@ def mail(folder: str) -> None:
     box = mailbox.Maildir(folder, create=False)
     messages = [message_from_bytes(m.as_bytes(), policy=policy.default) for m in box]
     print(f"{len(messages)} email(s) received by the SMTP server")
+    if not messages:
+        sys.exit("no email reached the SMTP server")
     for m in sorted(messages, key=lambda m: m["Subject"]):
         kinds = [p.get_content_type() for p in m.walk() if not p.is_multipart()]
         print(f"  to {m['To']}: {m['Subject']}  ({', '.join(kinds)})")
