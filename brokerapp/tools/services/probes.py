@@ -97,7 +97,12 @@ def mariadb_ready(port: int, socket_path: Path) -> Callable[[], bool]:
 
 
 def cassandra_ready(port: int) -> Callable[[], bool]:
-    """Return a probe: the local node answers a CQL query for its release version."""
+    """Return a probe: the local node answers CQL (a query, or a request for credentials).
+
+    The node runs with PasswordAuthenticator and its roles are made only once it answers
+    (:meth:`~brokerapp.tools.services.manager.Services.bootstrap_cassandra`), so a node that
+    refuses an anonymous login is serving CQL: it is ready.
+    """
 
     def ready() -> bool:
         if not port_open(port):
@@ -115,10 +120,16 @@ def cassandra_ready(port: int) -> Callable[[], bool]:
             connect_timeout=5,
             control_connection_timeout=5,
         )
+        from cassandra import AuthenticationFailed
+        from cassandra.cluster import NoHostAvailable
+
         try:
             session = cluster.connect()
             row = session.execute("SELECT release_version FROM system.local").one()
             return row is not None and bool(row.release_version)
+        except NoHostAvailable as exc:
+            errors = list(exc.errors.values())
+            return bool(errors) and all(isinstance(e, AuthenticationFailed) for e in errors)
         except Exception:  # noqa: BLE001 - any driver error means "not ready yet"
             return False
         finally:
