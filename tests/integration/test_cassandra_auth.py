@@ -16,10 +16,12 @@ import pytest
 from cassandra import AuthenticationFailed
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable
+from click.testing import CliRunner
 
 from brokerapp.adapters.stores import open_store
 from brokerapp.adapters.stores.cassandra import CassandraLoginRefused
 from brokerapp.model.settings import load_settings
+from brokerapp.tools.cli import main
 from brokerapp.tools.services.manager import Services
 
 KEYSPACE = "dbauth_ks"
@@ -151,3 +153,24 @@ def test_bootstrap_again_keeps_the_roles(auth_node):
     broker = settings.cassandra_secret().get_secret_value()
     assert {row.role for row in _login(settings, "broker", broker)} == {"broker_admin", "broker"}
     assert _refused(settings, "cassandra", "cassandra")
+
+
+def test_db_migrate_logs_in_and_reports_a_refused_password_in_one_line(auth_node):
+    env = {
+        "BROKER_HOME": str(auth_node.settings.data_dir),
+        "BROKER_CASSANDRA_PORT": str(auth_node.settings.cassandra_port),
+        "BROKER_CASSANDRA_KEYSPACE": KEYSPACE,
+        "BROKER_CASSANDRA_PASSWORD": "",
+    }
+    runner = CliRunner()
+    ok = runner.invoke(main, ["db", "migrate", "--store", "cassandra"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("cassandra: ")
+    env["BROKER_CASSANDRA_PASSWORD"] = "not-the-password"
+    refused = runner.invoke(main, ["db", "migrate", "--store", "cassandra"], env=env)
+    assert refused.exit_code == 1, refused.output
+    lines = [line for line in refused.output.splitlines() if line.startswith("cassandra:")]
+    assert len(lines) == 1, refused.output
+    assert "refused the login of role 'broker'" in lines[0]
+    assert "not-the-password" not in refused.output
+    assert "Traceback" not in refused.output

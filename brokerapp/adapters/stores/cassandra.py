@@ -309,8 +309,8 @@ class CassandraStore(Store):
                 and all(isinstance(e, AuthenticationFailed) for e in errors)
             ):
                 raise CassandraLoginRefused(
-                    f"Cassandra refused the login of role {settings.cassandra_user!r} "
-                    f"({cls.where(settings)}): check cassandra_user and cassandra_password"
+                    f"Cassandra refused the login of role {settings.cassandra_user!r}: check "
+                    "cassandra_user and cassandra_password (or cassandra_password_file)"
                 ) from exc
             mapped = _cassandra_error(exc, "connect")
             if mapped is None:

@@ -46,6 +46,7 @@ from brokerapp.tools.services.probes import (
     kafka_ready,
     mariadb_ready,
     port_open,
+    quiet_cassandra_driver,
     registry_ready,
 )
 from brokerapp.tools.services.process import (
@@ -395,7 +396,8 @@ class Services(Supervisor):
             control_connection_timeout=10,
         )
         try:
-            return cluster, cluster.connect()
+            with quiet_cassandra_driver():
+                return cluster, cluster.connect()
         except NoHostAvailable as exc:
             cluster.shutdown()
             errors = list(exc.errors.values())

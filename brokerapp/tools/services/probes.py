@@ -8,8 +8,10 @@ port is open. Every local service listens on :data:`LOCAL_HOST`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,11 +23,27 @@ __all__ = [
     "kafka_ready",
     "mariadb_ready",
     "port_open",
+    "quiet_cassandra_driver",
     "registry_ready",
 ]
 
 #: The address every local service binds to and is probed on.
 LOCAL_HOST = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def quiet_cassandra_driver() -> Iterator[None]:
+    """Hide the Cassandra driver's log records while probing (a refused login logs ERROR).
+
+    A probe or bootstrap login that is refused is an expected answer, reported by the caller.
+    """
+    driver = logging.getLogger("cassandra")
+    level = driver.level
+    driver.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        driver.setLevel(level)
 
 
 def port_open(port: int, host: str = LOCAL_HOST) -> bool:
@@ -124,7 +142,8 @@ def cassandra_ready(port: int) -> Callable[[], bool]:
         from cassandra.cluster import NoHostAvailable
 
         try:
-            session = cluster.connect()
+            with quiet_cassandra_driver():
+                session = cluster.connect()
             row = session.execute("SELECT release_version FROM system.local").one()
             return row is not None and bool(row.release_version)
         except NoHostAvailable as exc:
