@@ -214,6 +214,13 @@ class MariaDbStore(Store):
         except TimeoutError as exc:
             raise StoreUnavailable(f"MariaDB did not answer within {timeout:g} s") from exc
         except (pymysql.MySQLError, OSError) as exc:
+            if isinstance(exc.__cause__, ssl.SSLError):
+                # A refused certificate is a set-up error (2026: SSL connection error).
+                raise pymysql.err.OperationalError(
+                    2026,
+                    f"TLS with MariaDB at {settings.mariadb_host}:{settings.mariadb_port} "
+                    f"failed: {exc.__cause__} (mariadb_ssl_ca {settings.mariadb_ssl_ca})",
+                ) from exc
             mapped = _mariadb_error(exc, "connect")
             if mapped is None:
                 raise
