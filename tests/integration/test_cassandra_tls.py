@@ -74,6 +74,8 @@ def tls_node(request, tmp_path_factory):
                 break
             except StoreUnavailable:
                 time.sleep(1)
+        else:
+            pytest.fail("the TLS node did not answer a TLS client")
         yield tls, other_ca
     finally:
         svc.down()
