@@ -353,6 +353,8 @@ class Chain:
         import pymysql
         from cassandra.cluster import Cluster
 
+        from brokerapp.adapters.stores.cassandra import cassandra_cluster_options
+
         local = [
             name
             for name in AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap})
@@ -366,7 +368,7 @@ class Chain:
         with root.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {sql_name(self.database)}")
         root.close()
-        cluster = Cluster(self.settings.cassandra_contact_points, port=self.settings.cassandra_port)
+        cluster = Cluster(**cassandra_cluster_options(self.settings))
         try:
             cluster.connect().execute(
                 f"DROP KEYSPACE IF EXISTS {cql_name(self.prefix)}", timeout=120

@@ -37,6 +37,7 @@ from cassandra.cluster import Cluster
 
 from brokerapp.adapters.sql import cql_name, sql_name
 from brokerapp.adapters.stores import open_store
+from brokerapp.adapters.stores.cassandra import cassandra_cluster_options
 from brokerapp.model.settings import load_settings
 from brokerapp.tools.services import MARIADB_ACCOUNT_HOST, Services
 
@@ -180,7 +181,7 @@ def main() -> None:
             cur.execute(f"DROP DATABASE IF EXISTS {sql_name(NAME)}")
         root.close()
 
-        cluster = Cluster(base.cassandra_contact_points, port=base.cassandra_port)
+        cluster = Cluster(**cassandra_cluster_options(base))
         try:
             cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {cql_name(NAME)}", timeout=60)
         finally:

@@ -275,9 +275,11 @@ def bench_cassandra(entries: list[Entry], alerts) -> Result:
     from cassandra.cluster import Cluster
     from cassandra.concurrent import execute_concurrent_with_args
 
+    from brokerapp.adapters.stores.cassandra import cassandra_cluster_options
+
     settings = load_settings()
     data_root = settings.data_dir / "cassandra" / "data" / "data" / KEYSPACE
-    cluster = Cluster(settings.cassandra_contact_points, port=settings.cassandra_port)
+    cluster = Cluster(**cassandra_cluster_options(settings))
     session = cluster.connect()
     session.default_timeout = REQUEST_TIMEOUT_S
     table = f"zone_entries_{uuid.uuid4().hex[:12]}"

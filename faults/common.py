@@ -745,13 +745,14 @@ def _cassandra_session(settings: Settings) -> tuple[Any, Any]:
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import WhiteListRoundRobinPolicy
 
+    from brokerapp.adapters.stores.cassandra import cassandra_cluster_options
+
     points = settings.cassandra_contact_points
     profile = ExecutionProfile(
         load_balancing_policy=WhiteListRoundRobinPolicy(points), request_timeout=120
     )
     cluster = Cluster(
-        points,
-        port=settings.cassandra_port,
+        **cassandra_cluster_options(settings),
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=30,
         control_connection_timeout=30,

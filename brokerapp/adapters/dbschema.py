@@ -41,7 +41,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from brokerapp.adapters.sql import cql_name, sql_name
+from brokerapp.adapters.sql import cql_dc_literal, cql_name, sql_name
 
 __all__ = [
     "MIGRATIONS_TABLE",
@@ -406,29 +406,48 @@ def mariadb_count(tbl: Table) -> str:
 
 
 # ---------------------------------------------------------------------------- Cassandra
-def cassandra_create_keyspace(keyspace: str, replication_factor: int) -> str:
-    """Return ``CREATE KEYSPACE IF NOT EXISTS`` with SimpleStrategy.
+def _replicas(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be an int, not {value!r}")
+    if value < 1:
+        raise ValueError(f"{what} must be at least 1, not {value}")
+    return value
+
+
+def cassandra_create_keyspace(keyspace: str, replication: int | Mapping[str, int]) -> str:
+    """Return ``CREATE KEYSPACE IF NOT EXISTS`` with its replication.
 
     Parameters
     ----------
     keyspace : str
         Keyspace name.
-    replication_factor : int
-        Copies of each row (1 on the single local node).
+    replication : int or mapping of str to int
+        An int: SimpleStrategy with that replication factor (1 on the single local node).
+        A mapping datacenter -> replicas: NetworkTopologyStrategy, with each datacenter
+        name checked and quoted by :func:`~brokerapp.adapters.sql.cql_dc_literal`.
 
     Returns
     -------
     str
         One statement.
+
+    Raises
+    ------
+    ValueError
+        For a factor below 1, an empty mapping or an unsafe datacenter name.
     """
-    if isinstance(replication_factor, bool) or not isinstance(replication_factor, int):
-        raise ValueError(f"replication factor must be an int, not {replication_factor!r}")
-    if replication_factor < 1:
-        raise ValueError(f"replication factor must be at least 1, not {replication_factor}")
-    return (
-        f"CREATE KEYSPACE IF NOT EXISTS {cql_name(keyspace)} WITH replication = "
-        f"{{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}"
-    )
+    if isinstance(replication, Mapping):
+        if not replication:
+            raise ValueError("replication per datacenter needs at least one datacenter")
+        parts = ["'class': 'NetworkTopologyStrategy'"] + [
+            f"{cql_dc_literal(dc)}: {_replicas(n, f'replicas of {dc!r}')}"
+            for dc, n in sorted(replication.items())
+        ]
+        spec = "{" + ", ".join(parts) + "}"
+    else:
+        factor = _replicas(replication, "replication factor")
+        spec = f"{{'class': 'SimpleStrategy', 'replication_factor': {factor}}}"
+    return f"CREATE KEYSPACE IF NOT EXISTS {cql_name(keyspace)} WITH replication = {spec}"
 
 
 def cassandra_create_table(tbl: Table, keyspace: str) -> str:

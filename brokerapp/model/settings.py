@@ -426,9 +426,9 @@ class Settings(BaseSettings):
         "SimpleSnitch, is in `datacenter1`.",
     )
     cassandra_user: str = Field(
-        "",
+        "broker",
         description="Cassandra role to log in as (PasswordAuthenticator); empty for a cluster "
-        "without authentication, as the local node.",
+        "without authentication. `services up --databases` creates it on the local node.",
     )
     cassandra_password: SecretStr = Field(
         SecretStr(""),
@@ -438,7 +438,8 @@ class Settings(BaseSettings):
     cassandra_password_file: Path | None = Field(
         None,
         description="File holding the Cassandra password (its first line), used when "
-        "`cassandra_password` is empty.",
+        "`cassandra_password` is empty; default `<home>/cassandra/password`, which `services "
+        "up --databases` writes (mode 0600) with a generated password for the local node.",
     )
     cassandra_storage_port: int = Field(
         7000,
@@ -452,7 +453,41 @@ class Settings(BaseSettings):
         "it; letters, digits and underscores).",
     )
     cassandra_replication_factor: int = Field(
-        1, ge=1, description="Replication factor `db migrate` gives a new keyspace."
+        1,
+        ge=1,
+        description="Replication factor `db migrate` gives a new keyspace (SimpleStrategy), "
+        "unless `cassandra_replication` names datacenters.",
+    )
+    # --- database security ---
+    mariadb_ssl_ca: Path | None = Field(
+        None,
+        description="CA file (PEM) that signed the MariaDB server's certificate: when set, "
+        "the sinks and the CLI connect with TLS and verify the server's certificate and name.",
+    )
+    mariadb_ssl_cert: Path | None = Field(
+        None,
+        description="Client certificate (PEM) shown to MariaDB over TLS (with `mariadb_ssl_key`"
+        "; only with `mariadb_ssl_ca`).",
+    )
+    mariadb_ssl_key: Path | None = Field(
+        None, description="Private key (PEM) of `mariadb_ssl_cert`."
+    )
+    cassandra_ssl_ca: Path | None = Field(
+        None,
+        description="CA file (PEM) that signed the Cassandra nodes' certificates: when set, "
+        "the driver connects with TLS (client encryption) and verifies the nodes' certificates.",
+    )
+    cassandra_replication: dict[str, int] = Field(
+        {},
+        description="Replication of the keyspace `db migrate` creates, per datacenter (JSON "
+        'object in the environment, e.g. `{"dc1": 3, "dc2": 2}`): NetworkTopologyStrategy. '
+        "Empty: SimpleStrategy with `cassandra_replication_factor` (the local single node).",
+    )
+    cassandra_admin_user: str = Field(
+        "broker_admin",
+        description="Superuser that `services up --databases` creates on the local Cassandra "
+        "node in place of the default `cassandra` role (which it drops); its generated "
+        "password is in `<home>/cassandra/admin.password` (mode 0600).",
     )
     candidates_topic: str = Field(
         "candidates",
@@ -969,7 +1004,12 @@ class Settings(BaseSettings):
         SecretStr
             Empty when neither is set.
         """
-        return _secret(self.cassandra_password, self.cassandra_password_file)
+        return _secret(self.cassandra_password, self.cassandra_password_path)
+
+    @property
+    def cassandra_password_path(self) -> Path:
+        """Absolute path of the Cassandra password file (setting or ``<home>/cassandra``)."""
+        return (self.cassandra_password_file or self.home / "cassandra" / "password").resolve()
 
     @property
     def upstream_password_path(self) -> Path:

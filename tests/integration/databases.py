@@ -21,6 +21,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import WhiteListRoundRobinPolicy
 
 from brokerapp.adapters.sql import cql_name, sql_name
+from brokerapp.adapters.stores.cassandra import cassandra_cluster_options
 from brokerapp.model.settings import Settings, load_settings
 from brokerapp.tools.services import MARIADB_ACCOUNT_HOST, Services
 
@@ -62,8 +63,7 @@ def cassandra_cluster(settings: Settings) -> Cluster:
         request_timeout=60,
     )
     return Cluster(
-        settings.cassandra_contact_points,
-        port=settings.cassandra_port,
+        **cassandra_cluster_options(settings),
         protocol_version=5,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
     )

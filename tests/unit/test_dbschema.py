@@ -250,6 +250,16 @@ def test_keyspace_statement():
             dbschema.cassandra_create_keyspace(KS, bad)
 
 
+def test_keyspace_replicated_per_datacenter():
+    assert dbschema.cassandra_create_keyspace(KS, {"dc-west": 3, "dc1": 2}) == (
+        f'CREATE KEYSPACE IF NOT EXISTS "{KS}" WITH replication = '
+        "{'class': 'NetworkTopologyStrategy', 'dc-west': 3, 'dc1': 2}"
+    )
+    for bad in ({}, {"dc1": 0}, {"dc1": "3"}, {"dc'1": 1}, {"dc1': 1} --": 1}, {"": 1}):
+        with pytest.raises(ValueError):
+            dbschema.cassandra_create_keyspace(KS, bad)
+
+
 def test_migrations():
     steps = dbschema.migrations(KS)
     assert [s.version for s in steps] == list(range(1, len(steps) + 1))

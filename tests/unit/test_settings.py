@@ -18,7 +18,7 @@ def test_database_defaults_are_the_embedded_local_services(tmp_path):
     assert settings.cassandra_contact_points == ["127.0.0.1"]
     assert settings.cassandra_port == 9042
     assert settings.cassandra_local_datacenter == "datacenter1"
-    assert settings.cassandra_user == ""
+    assert settings.cassandra_user == "broker"
     assert settings.cassandra_secret().get_secret_value() == ""
 
 

@@ -12,12 +12,16 @@ Unlogged batches are not atomic across partitions, which an upsert does not need
 is written as a null (a cell tombstone), not left unset, so that a replaced row loses values
 it no longer has, as in MariaDB. The driver connects to ``cassandra_contact_points``,
 balances over the nodes of ``cassandra_local_datacenter`` (token-aware) at LOCAL_QUORUM,
-and logs in with ``cassandra_user`` when that is set.
+logs in with ``cassandra_user`` when that is set, and uses TLS, verifying the nodes'
+certificates, when ``cassandra_ssl_ca`` is set (:func:`cassandra_cluster_options`). A refused
+login raises :class:`CassandraLoginRefused` at once (no retry). ``db migrate`` creates the
+keyspace with :func:`cassandra_replication`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import struct
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -37,7 +41,67 @@ from brokerapp.adapters.stores.base import (
 )
 from brokerapp.model.settings import Settings
 
-__all__ = ["CassandraStore"]
+__all__ = [
+    "CassandraLoginRefused",
+    "CassandraStore",
+    "cassandra_cluster_options",
+    "cassandra_replication",
+]
+
+
+class CassandraLoginRefused(Exception):  # noqa: N818 - reads as what happened
+    """The nodes refused ``cassandra_user``'s credentials (a set-up error, not an outage)."""
+
+
+def cassandra_replication(settings: Settings) -> int | dict[str, int]:
+    """Return the replication ``db migrate`` gives a new keyspace.
+
+    Returns
+    -------
+    int or dict
+        ``cassandra_replication`` (datacenter -> replicas, NetworkTopologyStrategy) when it
+        names datacenters, else ``cassandra_replication_factor`` (SimpleStrategy).
+    """
+    if settings.cassandra_replication:
+        return dict(settings.cassandra_replication)
+    return settings.cassandra_replication_factor
+
+
+def cassandra_cluster_options(settings: Settings) -> dict[str, Any]:
+    """Return the connection options of ``cassandra.cluster.Cluster`` from the settings.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``cassandra_contact_points``, ``cassandra_port``, ``cassandra_user`` and its
+        password (:meth:`~brokerapp.model.settings.Settings.cassandra_secret`),
+        ``cassandra_ssl_ca``.
+
+    Returns
+    -------
+    dict
+        ``contact_points``, ``port``, ``auth_provider`` (a ``PlainTextAuthProvider``, or
+        None without a user) and ``ssl_context`` (None without a CA; else a client context
+        that requires and verifies the node's certificate, and its host name, the contact
+        point's address).
+    """
+    from cassandra.auth import PlainTextAuthProvider
+
+    auth = None
+    if settings.cassandra_user:
+        auth = PlainTextAuthProvider(
+            username=settings.cassandra_user,
+            password=settings.cassandra_secret().get_secret_value(),
+        )
+    context = None
+    if settings.cassandra_ssl_ca is not None:
+        context = ssl.create_default_context(cafile=str(settings.cassandra_ssl_ca))
+    return {
+        "contact_points": list(settings.cassandra_contact_points),
+        "port": settings.cassandra_port,
+        "auth_provider": auth,
+        "ssl_context": context,
+    }
 
 
 def _cassandra_error(exc: BaseException, what: str) -> Exception | None:
@@ -146,6 +210,7 @@ class CassandraStore(Store):
     """
 
     kind = "cassandra"
+    setup_errors = (CassandraLoginRefused,)
 
     def __init__(
         self, settings: Settings, cluster: Any, session: Any, timeout: float = DEFAULT_TIMEOUT
@@ -202,9 +267,13 @@ class CassandraStore(Store):
         StoreUnavailable
             If no node answers.
         """
-        from cassandra import ConsistencyLevel
-        from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra import AuthenticationFailed, ConsistencyLevel
+        from cassandra.cluster import (
+            EXEC_PROFILE_DEFAULT,
+            Cluster,
+            ExecutionProfile,
+            NoHostAvailable,
+        )
         from cassandra.policies import (
             DCAwareRoundRobinPolicy,
             ExponentialReconnectionPolicy,
@@ -221,17 +290,9 @@ class CassandraStore(Store):
             row_factory=dict_factory,
             consistency_level=ConsistencyLevel.LOCAL_QUORUM,
         )
-        auth = None
-        if settings.cassandra_user:
-            auth = PlainTextAuthProvider(
-                username=settings.cassandra_user,
-                password=settings.cassandra_secret().get_secret_value(),
-            )
         cluster = Cluster(
-            list(settings.cassandra_contact_points),
-            port=settings.cassandra_port,
+            **cassandra_cluster_options(settings),
             protocol_version=5,
-            auth_provider=auth,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
             connect_timeout=min(timeout, 10.0),
@@ -241,6 +302,16 @@ class CassandraStore(Store):
             session = await asyncio.to_thread(cluster.connect)
         except Exception as exc:
             await asyncio.to_thread(cluster.shutdown)
+            errors = list(getattr(exc, "errors", {}).values())
+            if (
+                isinstance(exc, NoHostAvailable)
+                and errors
+                and all(isinstance(e, AuthenticationFailed) for e in errors)
+            ):
+                raise CassandraLoginRefused(
+                    f"Cassandra refused the login of role {settings.cassandra_user!r}: check "
+                    "cassandra_user and cassandra_password (or cassandra_password_file)"
+                ) from exc
             mapped = _cassandra_error(exc, "connect")
             if mapped is None:
                 raise
@@ -306,7 +377,9 @@ class CassandraStore(Store):
     async def migrate(self) -> list[int]:
         """Create the keyspace if needed and apply the pending migrations.
 
-        The keyspace gets SimpleStrategy with ``settings.cassandra_replication_factor``.
+        The keyspace gets :func:`cassandra_replication`: NetworkTopologyStrategy with
+        ``cassandra_replication``'s datacenters, else SimpleStrategy with
+        ``cassandra_replication_factor``.
         Each applied version is recorded in ``schema_migrations`` with a lightweight
         transaction, so of two concurrent callers only one reports it.
 
@@ -316,8 +389,10 @@ class CassandraStore(Store):
             Versions applied by this call ([] when already up to date).
         """
         ks = self.keyspace
-        rf = self.settings.cassandra_replication_factor
-        await self._execute(dbschema.cassandra_create_keyspace(ks, rf), timeout=MIGRATION_TIMEOUT)
+        replication = cassandra_replication(self.settings)
+        await self._execute(
+            dbschema.cassandra_create_keyspace(ks, replication), timeout=MIGRATION_TIMEOUT
+        )
         await self._execute(dbschema.cassandra_migrations_table(ks), timeout=MIGRATION_TIMEOUT)
         done = await self._applied()
         record = await self._prepare(

@@ -9,11 +9,16 @@ in ``schema_migrations``. Client error numbers are sorted into
 :class:`~brokerapp.adapters.stores.base.StoreRejected` (a value refused); the rest, such as a
 refused account or an unknown database (``pymysql.err.OperationalError``, listed in
 :attr:`MariaDbStore.setup_errors`), propagate.
+
+With ``mariadb_ssl_ca`` set the connections use TLS (:func:`mariadb_ssl_context`): the
+server's certificate and host name are verified, and ``mariadb_ssl_cert``/``mariadb_ssl_key``
+are shown as the client's certificate when set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +38,7 @@ from brokerapp.adapters.stores.base import (
 )
 from brokerapp.model.settings import Settings
 
-__all__ = ["MARIADB_MAX_POOL", "MariaDbStore"]
+__all__ = ["MARIADB_MAX_POOL", "MariaDbStore", "mariadb_ssl_context"]
 
 #: Most connections of a MariaDB store's pool.
 MARIADB_MAX_POOL = 8
@@ -61,6 +66,38 @@ _MARIADB_VALUE_ERRORS = frozenset(
         1690,  # value out of range
     }
 )
+
+
+def mariadb_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """Return the TLS context of MariaDB connections, or None without ``mariadb_ssl_ca``.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``mariadb_ssl_ca`` and the optional ``mariadb_ssl_cert``/``mariadb_ssl_key``.
+
+    Returns
+    -------
+    ssl.SSLContext or None
+        A client context that verifies the server's certificate against the CA and its
+        name against ``mariadb_host``, with the client certificate loaded when set.
+
+    Raises
+    ------
+    ValueError
+        If a client certificate or key is set without a CA, or one without the other.
+    """
+    cert, key = settings.mariadb_ssl_cert, settings.mariadb_ssl_key
+    if settings.mariadb_ssl_ca is None:
+        if cert is not None or key is not None:
+            raise ValueError("mariadb_ssl_cert and mariadb_ssl_key need mariadb_ssl_ca")
+        return None
+    if (cert is None) != (key is None):
+        raise ValueError("set both mariadb_ssl_cert and mariadb_ssl_key, or neither")
+    context = ssl.create_default_context(cafile=str(settings.mariadb_ssl_ca))
+    if cert is not None and key is not None:
+        context.load_cert_chain(str(cert), str(key))
+    return context
 
 
 def _mariadb_error(exc: BaseException, what: str) -> Exception | None:
@@ -172,10 +209,18 @@ class MariaDbStore(Store):
                     # Strict: a bad value is an error, never silently truncated or zeroed.
                     sql_mode="TRADITIONAL",
                     connect_timeout=timeout,
+                    ssl=mariadb_ssl_context(settings),
                 )
         except TimeoutError as exc:
             raise StoreUnavailable(f"MariaDB did not answer within {timeout:g} s") from exc
         except (pymysql.MySQLError, OSError) as exc:
+            if isinstance(exc.__cause__, ssl.SSLError):
+                # A refused certificate is a set-up error (2026: SSL connection error).
+                raise pymysql.err.OperationalError(
+                    2026,
+                    f"TLS with MariaDB at {settings.mariadb_host}:{settings.mariadb_port} "
+                    f"failed: {exc.__cause__} (mariadb_ssl_ca {settings.mariadb_ssl_ca})",
+                ) from exc
             mapped = _mariadb_error(exc, "connect")
             if mapped is None:
                 raise

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 from brokerapp.adapters.sql import sql_name
 from brokerapp.model.settings import Settings
@@ -45,6 +46,7 @@ from brokerapp.tools.services.probes import (
     kafka_ready,
     mariadb_ready,
     port_open,
+    quiet_cassandra_driver,
     registry_ready,
 )
 from brokerapp.tools.services.process import (
@@ -64,6 +66,7 @@ __all__ = [
     "DATABASE_SERVICES",
     "MARIADB_ACCOUNT_HOST",
     "Services",
+    "local_cassandra_password",
     "local_mariadb_password",
 ]
 
@@ -346,6 +349,8 @@ class Services(Supervisor):
             f"-Dlogback.configurationFile={CASSANDRA_LOGBACK.as_uri()}",
             # A single seed node: no peers to wait for.
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            # Create the default cassandra/cassandra role at once, for bootstrap_cassandra.
+            "-Dcassandra.superuser_setup_delay_ms=0",
             "-cp",
             str(self.lib / "cassandra" / "*"),
             "org.apache.cassandra.service.CassandraDaemon",
@@ -358,6 +363,124 @@ class Services(Supervisor):
             cwd=base,
             ready=cassandra_ready(self.settings.cassandra_port),
         )
+
+    @property
+    def cassandra_admin_password_path(self) -> Path:
+        """File of the local Cassandra superuser's generated password (mode 0600)."""
+        return self.home / "cassandra" / "admin.password"
+
+    def _cassandra_session(self, user: str | None, password: str = "") -> tuple[Any, Any] | None:
+        """Log in to the local node (anonymously if ``user`` is None); None if refused."""
+        from cassandra import AuthenticationFailed
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import (
+            EXEC_PROFILE_DEFAULT,
+            Cluster,
+            ExecutionProfile,
+            NoHostAvailable,
+        )
+        from cassandra.policies import WhiteListRoundRobinPolicy
+
+        profile = ExecutionProfile(
+            load_balancing_policy=WhiteListRoundRobinPolicy([LOCAL_HOST]), request_timeout=30
+        )
+        cluster = Cluster(
+            [LOCAL_HOST],
+            port=self.settings.cassandra_port,
+            protocol_version=5,
+            auth_provider=None
+            if user is None
+            else PlainTextAuthProvider(username=user, password=password),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=10,
+            control_connection_timeout=10,
+        )
+        try:
+            with quiet_cassandra_driver():
+                return cluster, cluster.connect()
+        except NoHostAvailable as exc:
+            cluster.shutdown()
+            errors = list(exc.errors.values())
+            if errors and all(isinstance(e, AuthenticationFailed) for e in errors):
+                return None
+            raise ServiceError(f"Cassandra on port {self.settings.cassandra_port}: {exc}") from exc
+
+    def bootstrap_cassandra(self) -> None:
+        """Replace the default superuser and create the broker's role, idempotently.
+
+        Does nothing on a node that lets anyone in (one started with an older configuration
+        without PasswordAuthenticator). Otherwise logs in as ``cassandra_admin_user`` with
+        the password of :attr:`cassandra_admin_password_path` (generated the first time).
+        When that is refused (a new node), logs in as the default ``cassandra``/``cassandra``
+        (retrying while the node creates it), creates the admin superuser, and, as the admin,
+        drops the ``cassandra`` role. Then creates ``cassandra_user`` (login, not superuser)
+        with the password :func:`local_cassandra_password`, or resets an existing role's
+        password to it when that one is refused. Role names are quoted by
+        :func:`~brokerapp.adapters.sql.cql_name`; passwords go as driver parameters.
+
+        Raises
+        ------
+        ServiceError
+            If neither the admin nor the default role can log in before the start-up
+            time-out, or the node fails.
+        """
+        import time
+
+        from brokerapp.adapters.sql import cql_name
+
+        admin, user = self.settings.cassandra_admin_user, self.settings.cassandra_user
+        if not user or user in (admin, "cassandra"):
+            raise ServiceError(
+                f"cassandra_user {user!r}: name a role other than {admin!r} and 'cassandra'"
+            )
+        anonymous = self._cassandra_session(None)
+        if anonymous is not None:  # a node started without PasswordAuthenticator
+            anonymous[0].shutdown()
+            return
+        admin_password = _generated_secret(self.cassandra_admin_password_path)
+        password = local_cassandra_password(self.settings)
+        login = self._cassandra_session(admin, admin_password)
+        if login is None:
+            deadline = time.monotonic() + self.settings.startup_timeout
+            while (default := self._cassandra_session("cassandra", "cassandra")) is None:
+                if time.monotonic() > deadline:
+                    raise ServiceError(
+                        f"Cassandra refuses both {admin!r} (password in "
+                        f"{self.cassandra_admin_password_path}) and the default role "
+                        "'cassandra': reset the node's data or restore the password file"
+                    )
+                time.sleep(1.0)
+            cluster, session = default
+            try:
+                session.execute(
+                    f"CREATE ROLE IF NOT EXISTS {cql_name(admin)} "
+                    "WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = %s",
+                    (admin_password,),
+                )
+            finally:
+                cluster.shutdown()
+            login = self._cassandra_session(admin, admin_password)
+            if login is None:
+                raise ServiceError(f"Cassandra refused the new superuser {admin!r}")
+        cluster, session = login
+        try:
+            exists = session.execute(
+                "SELECT role FROM system_auth.roles WHERE role = %s", (user,)
+            ).one()
+            if exists is None:
+                session.execute(
+                    f"CREATE ROLE {cql_name(user)} "
+                    "WITH LOGIN = true AND SUPERUSER = false AND PASSWORD = %s",
+                    (password,),
+                )
+            elif (broker := self._cassandra_session(user, password)) is None:
+                # The file's password is the truth (Cassandra limits how often it changes).
+                session.execute(f"ALTER ROLE {cql_name(user)} WITH PASSWORD = %s", (password,))
+            else:
+                broker[0].shutdown()
+            session.execute("DROP ROLE IF EXISTS cassandra")
+        finally:
+            cluster.shutdown()
 
     def databases(self) -> list[Service]:
         """Return the database services (MariaDB, Cassandra), not yet started."""
@@ -514,6 +637,8 @@ class Services(Supervisor):
         self.wait_ready(dbs)
         if any(db.kind == "mariadb" for db in dbs):
             self.bootstrap_mariadb()
+        if any(db.kind == "cassandra" for db in dbs):
+            self.bootstrap_cassandra()
 
     def down(self, grace: float = STOP_GRACE_SECONDS) -> list[str]:
         """Stop every service of this home, registries first.
@@ -636,3 +761,36 @@ def local_mariadb_password(settings: Settings) -> str:
     with os.fdopen(fd, "w") as out:
         out.write(password + "\n")
     return password
+
+
+def _generated_secret(path: Path) -> str:
+    """Return the first line of ``path``, first writing a random password there (0600)."""
+    if path.is_file():
+        lines = path.read_text().splitlines()
+        if lines and lines[0].strip():
+            return lines[0].strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(MARIADB_PASSWORD_BYTES)
+    _write_private(path, password + "\n")
+    return password
+
+
+def local_cassandra_password(settings: Settings) -> str:
+    """Return the password of the local Cassandra role, generating one the first time.
+
+    ``cassandra_password`` when set, else the first line of
+    :attr:`~brokerapp.model.settings.Settings.cassandra_password_path` (default
+    ``<home>/cassandra/password``), written with a random password (mode 0600) when missing.
+
+    Parameters
+    ----------
+    settings : Settings
+        The broker's settings.
+
+    Returns
+    -------
+    str
+        The password clients use with ``cassandra_user``.
+    """
+    password = settings.cassandra_secret().get_secret_value()
+    return password or _generated_secret(settings.cassandra_password_path)

@@ -8,8 +8,10 @@ port is open. Every local service listens on :data:`LOCAL_HOST`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,11 +23,27 @@ __all__ = [
     "kafka_ready",
     "mariadb_ready",
     "port_open",
+    "quiet_cassandra_driver",
     "registry_ready",
 ]
 
 #: The address every local service binds to and is probed on.
 LOCAL_HOST = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def quiet_cassandra_driver() -> Iterator[None]:
+    """Hide the Cassandra driver's log records while probing (a refused login logs ERROR).
+
+    A probe or bootstrap login that is refused is an expected answer, reported by the caller.
+    """
+    driver = logging.getLogger("cassandra")
+    level = driver.level
+    driver.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        driver.setLevel(level)
 
 
 def port_open(port: int, host: str = LOCAL_HOST) -> bool:
@@ -97,7 +115,12 @@ def mariadb_ready(port: int, socket_path: Path) -> Callable[[], bool]:
 
 
 def cassandra_ready(port: int) -> Callable[[], bool]:
-    """Return a probe: the local node answers a CQL query for its release version."""
+    """Return a probe: the local node answers CQL (a query, or a request for credentials).
+
+    The node runs with PasswordAuthenticator and its roles are made only once it answers
+    (:meth:`~brokerapp.tools.services.manager.Services.bootstrap_cassandra`), so a node that
+    refuses an anonymous login is serving CQL: it is ready.
+    """
 
     def ready() -> bool:
         if not port_open(port):
@@ -115,10 +138,17 @@ def cassandra_ready(port: int) -> Callable[[], bool]:
             connect_timeout=5,
             control_connection_timeout=5,
         )
+        from cassandra import AuthenticationFailed
+        from cassandra.cluster import NoHostAvailable
+
         try:
-            session = cluster.connect()
+            with quiet_cassandra_driver():
+                session = cluster.connect()
             row = session.execute("SELECT release_version FROM system.local").one()
             return row is not None and bool(row.release_version)
+        except NoHostAvailable as exc:
+            errors = list(exc.errors.values())
+            return bool(errors) and all(isinstance(e, AuthenticationFailed) for e in errors)
         except Exception:  # noqa: BLE001 - any driver error means "not ready yet"
             return False
         finally:
