@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 from brokerapp.adapters.sql import sql_name
 from brokerapp.model.settings import Settings
@@ -54,7 +55,7 @@ from brokerapp.tools.services.process import (
     ServiceState,
     Supervisor,
 )
-from brokerapp.tools.services.tls import ensure_upstream_tls
+from brokerapp.tools.services.tls import ensure_registry_tls, ensure_upstream_tls
 from brokerapp.tools.services.upstream_access import (
     grant_upstream_access,
     upstream_client_password,
@@ -186,6 +187,8 @@ class Services(Supervisor):
         cluster : str
             ``local`` (port from ``registry_url``, storage in the local Kafka) or
             ``upstream`` (port from ``upstream_registry_url``, storage in the upstream Kafka).
+            An ``https`` URL makes it serve HTTPS only, with a certificate signed by the
+            project CA (:func:`~brokerapp.tools.services.tls.ensure_registry_tls`).
 
         Returns
         -------
@@ -200,13 +203,16 @@ class Services(Supervisor):
             bootstrap = self.settings.upstream_feed_bootstrap  # the upstream's own side
         workdir = self.home / f"registry-{cluster}"
         workdir.mkdir(parents=True, exist_ok=True)
+        tls = None
+        if urlparse(url).scheme == "https":
+            tls = ensure_registry_tls(self.home, LOCAL_HOST, cluster)
         command = [
             "java",
             f"-Xms{self.settings.registry_heap}",
             f"-Xmx{self.settings.registry_heap}",
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
-            *(f"-D{k}={v}" for k, v in registry_options(cluster, port, bootstrap).items()),
+            *(f"-D{k}={v}" for k, v in registry_options(cluster, port, bootstrap, tls).items()),
             "-jar",
             str(self._apicurio_jar()),
         ]
@@ -216,7 +222,7 @@ class Services(Supervisor):
             port=port,
             command=command,
             cwd=workdir,
-            ready=registry_ready(url),
+            ready=registry_ready(url, tls.ca if tls else None),
         )
 
     def mariadb(self) -> Service:
