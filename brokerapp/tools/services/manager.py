@@ -179,7 +179,7 @@ class Services(Supervisor):
             _write_private(node_dir / "server.properties", props)
         return nodes
 
-    def registry(self, cluster: str) -> Service:
+    def registry(self, cluster: str, in_memory: bool = False) -> Service:
         """Return the Apicurio Registry service of one side (``local`` or ``upstream``).
 
         Parameters
@@ -189,6 +189,9 @@ class Services(Supervisor):
             ``upstream`` (port from ``upstream_registry_url``, storage in the upstream Kafka).
             An ``https`` URL makes it serve HTTPS only, with a certificate signed by the
             project CA (:func:`~brokerapp.tools.services.tls.ensure_registry_tls`).
+        in_memory : bool
+            Keep Apicurio's in-memory storage instead of the Kafka journal (a test's own
+            registry, which must not replay or write the shared journal topics).
 
         Returns
         -------
@@ -206,13 +209,14 @@ class Services(Supervisor):
         tls = None
         if urlparse(url).scheme == "https":
             tls = ensure_registry_tls(self.home, LOCAL_HOST, cluster)
+        options = registry_options(cluster, port, None if in_memory else bootstrap, tls)
         command = [
             "java",
             f"-Xms{self.settings.registry_heap}",
             f"-Xmx{self.settings.registry_heap}",
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
-            *(f"-D{k}={v}" for k, v in registry_options(cluster, port, bootstrap, tls).items()),
+            *(f"-D{k}={v}" for k, v in options.items()),
             "-jar",
             str(self._apicurio_jar()),
         ]
