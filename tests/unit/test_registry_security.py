@@ -34,7 +34,7 @@ from brokerapp.adapters.registry import (
 from brokerapp.model.settings import load_settings
 from brokerapp.tools.cli import main
 from brokerapp.tools.services.config import registry_options
-from brokerapp.tools.services.tls import ensure_registry_tls
+from brokerapp.tools.services.tls import ensure_registry_tls, ensure_upstream_tls
 
 SCHEMA = '{"type": "record", "name": "A", "fields": []}'
 
@@ -211,3 +211,16 @@ def test_an_https_registry_serves_tls_only_with_the_pem_files(tmp_path):
     # Made once: a second call keeps the same certificate.
     again = ensure_registry_tls(tmp_path, "127.0.0.1", "upstream")
     assert again.certificate.read_bytes() == cert.certificate.read_bytes()
+
+
+def test_a_new_ca_replaces_the_registry_certificate(tmp_path):
+    first = ensure_registry_tls(tmp_path, "127.0.0.1", "local")
+    old = first.certificate.read_bytes()
+    for name in ("ca.pem", "ca.key"):
+        (tmp_path / "tls" / name).unlink()
+    # The Kafka side makes the new CA first; the registry's old certificate must not stay.
+    ensure_upstream_tls(tmp_path, "127.0.0.1")
+    second = ensure_registry_tls(tmp_path, "127.0.0.1", "local")
+    assert second.certificate.read_bytes() != old
+    ca = x509.load_pem_x509_certificate(second.ca.read_bytes())
+    x509.load_pem_x509_certificate(second.certificate.read_bytes()).verify_directly_issued_by(ca)

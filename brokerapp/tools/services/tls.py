@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -190,6 +191,18 @@ def _server_certificate(
     return key, cert
 
 
+def _signed_by(cert_file: Path, ca_cert: x509.Certificate) -> bool:
+    """Whether ``cert_file`` exists and its (first) certificate was issued by ``ca_cert``."""
+    if not cert_file.is_file():
+        return False
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def ensure_registry_tls(home: Path, host: str, name: str) -> RegistryCertificate:
     """Make (once) the CA and a registry's PEM certificate and key under ``<home>/tls``.
 
@@ -205,12 +218,13 @@ def ensure_registry_tls(home: Path, host: str, name: str) -> RegistryCertificate
     Returns
     -------
     RegistryCertificate
-        The CA file, the certificate (with the CA after it) and the key.
+        The CA file, the certificate (with the CA after it) and the key. A certificate
+        that the current CA did not sign (the CA was made again) is replaced.
     """
     folder = home / "tls"
     ca_key, ca_cert, new_ca = _ca(folder)
     cert_file, key_file = folder / f"registry-{name}.pem", folder / f"registry-{name}.key"
-    if not new_ca and cert_file.is_file() and key_file.is_file():
+    if not new_ca and key_file.is_file() and _signed_by(cert_file, ca_cert):
         return RegistryCertificate(folder / "ca.pem", cert_file, key_file)
     key, cert = _server_certificate(ca_key, ca_cert, host)
     _write_private(
