@@ -29,8 +29,9 @@ answer stands.
 
 Security (Confluent's client conventions): a registry URL may be ``https``; the CA file that
 signs its certificate is the ``registry_ca_file`` / ``upstream_registry_ca_file`` setting
-(without one, the system store; for the upstream, the system store plus the project CA
-``<home>/tls/ca.pem`` when it exists, see :attr:`Settings.upstream_cafile`). Basic-auth
+(without one, the system store; for the upstream, the system store plus the upstream Kafka
+CA, :attr:`Settings.upstream_cafile`: ``upstream_ssl_cafile`` or the project CA
+``<home>/tls/ca.pem`` when it exists). Basic-auth
 credentials are ``user:password`` in ``registry_basic_auth_user_info`` /
 ``upstream_registry_basic_auth_user_info`` (Confluent's ``basic.auth.user.info``), or the
 URL's own user-info (Confluent's ``URL`` credentials source). :func:`registry_access`

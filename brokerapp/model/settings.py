@@ -913,8 +913,9 @@ class Settings(BaseSettings):
     upstream_registry_ca_file: Path | None = Field(
         None,
         description="CA certificate(s) (PEM) trusted for an `https` `upstream_registry_url`; "
-        "unset: the system store plus the project CA `<home>/tls/ca.pem` when it exists "
-        "(`services up --upstream` makes it, and serves an `https` upstream registry with it).",
+        "unset: the system store plus the upstream Kafka CA (`upstream_ssl_cafile`, default "
+        "the project CA `<home>/tls/ca.pem` when it exists, which also signs the embedded "
+        "registry's certificate when its URL is `https`).",
     )
     upstream_registry_basic_auth_user_info: SecretStr = Field(
         SecretStr(""),
