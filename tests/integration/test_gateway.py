@@ -290,7 +290,7 @@ async def test_registry_outage_pauses_then_mirrors_everything_without_dead_lette
         upstream_id = await register_upstream(settings, topic, read_file(LSST_FILES[0])[1])
         lsst, _records = lsst_values(upstream_id)
         gateway.env_overrides.update(
-            BROKER_UPSTREAM_REGISTRY_URL=f"http://127.0.0.1:{proxy.port}{upstream.path}",
+            BROKER_UPSTREAM_REGISTRY_URL=f"{upstream.scheme}://127.0.0.1:{proxy.port}{upstream.path}",
             BROKER_GATEWAY_RETRY_BACKOFF="0.2",
             BROKER_GATEWAY_RETRY_BACKOFF_MAX="1",
             BROKER_GATEWAY_RETRY_ATTEMPTS="1000",
