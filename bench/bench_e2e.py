@@ -66,7 +66,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics, unread_records
-from brokerapp.adapters.registry import RegistryClient
+from brokerapp.adapters.registry import registry_client
 from brokerapp.adapters.sql import cql_name, sql_name
 from brokerapp.model.profiles import profile_for
 from brokerapp.model.settings import load_settings
@@ -424,7 +424,7 @@ def register_lsst_schema(chain: Chain) -> int:
     schema = next(s for s in _sources() if "diaSource" in s.record).schema
 
     async def register() -> int:
-        async with RegistryClient(chain.settings.upstream_registry_url) as registry:
+        async with registry_client(chain.settings, "upstream") as registry:
             return await registry.register(f"{chain.upstream['lsst']}-value", schema.raw)
 
     return asyncio.run(register())

@@ -39,8 +39,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer
 
 from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
-from brokerapp.adapters.registry import RegistryClient
-from brokerapp.model.settings import load_settings
+from brokerapp.adapters.registry import registry_client
+from brokerapp.model.settings import Settings, load_settings
 from brokerapp.runtime.topic_config import alerts_topic_config
 from brokerapp.tools.produce import Encoder, simulate
 from brokerapp.wire.codecs import frame
@@ -209,7 +209,7 @@ def main() -> None:
 
     async def upstream_id_for(topic: str) -> int:
         reader = fastavro.reader(io.BytesIO(next(DATA.glob("lsst/*.avro")).read_bytes()))
-        async with RegistryClient(settings.upstream_registry_url) as registry:
+        async with registry_client(settings, "upstream") as registry:
             return await registry.register(f"{topic}-value", reader.writer_schema)
 
     print(f"gateway benchmark: {args.count} messages per kind, batch {settings.gateway_batch}")
@@ -221,9 +221,7 @@ def main() -> None:
             upstream_id = asyncio.run(upstream_id_for(source))
             if kind == "small":
                 sim = simulate(1, "9.0")[0]
-                upstream_id = asyncio.run(
-                    _register(settings.upstream_registry_url, source, sim.schema.raw)
-                )
+                upstream_id = asyncio.run(_register(settings, source, sim.schema.raw))
             values = sample_values(kind, upstream_id)
             size = statistics.mean(len(v) for v in values)
             publish(settings, source, values, args.count)
@@ -253,7 +251,7 @@ def main() -> None:
         run.workdir.mkdir(parents=True)
         source = run.lsst_topic("20260102")
         sim = simulate(1, "9.0")[0]
-        upstream_id = asyncio.run(_register(settings.upstream_registry_url, source, sim.schema.raw))
+        upstream_id = asyncio.run(_register(settings, source, sim.schema.raw))
         ensure_topics(
             settings.upstream_feed_bootstrap,
             [source],
@@ -277,8 +275,8 @@ def main() -> None:
         delete_topics(settings.upstream_feed_bootstrap, [source])
 
 
-async def _register(url: str, topic: str, schema: dict) -> int:
-    async with RegistryClient(url) as registry:
+async def _register(settings: Settings, topic: str, schema: dict) -> int:
+    async with registry_client(settings, "upstream") as registry:
         return await registry.register(f"{topic}-value", schema)
 
 

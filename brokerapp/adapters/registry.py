@@ -26,16 +26,35 @@ the registry's readiness (:meth:`RegistryClient.ready`): while it is not ready t
 raised as status 503, which every caller treats as an outage (retry), not as a verdict; once
 it is ready the request is sent once more (all of these calls are idempotent) and that
 answer stands.
+
+Security (Confluent's client conventions): a registry URL may be ``https``; the CA file that
+signs its certificate is the ``registry_ca_file`` / ``upstream_registry_ca_file`` setting
+(without one, the system store; for the upstream, the system store plus the upstream Kafka
+CA, :attr:`Settings.upstream_cafile`: ``upstream_ssl_cafile`` or the project CA
+``<home>/tls/ca.pem`` when it exists). Basic-auth
+credentials are ``user:password`` in ``registry_basic_auth_user_info`` /
+``upstream_registry_basic_auth_user_info`` (Confluent's ``basic.auth.user.info``), or the
+URL's own user-info (Confluent's ``URL`` credentials source). :func:`registry_access`
+gathers them and :func:`registry_client` (or :func:`open_registry`) builds the client:
+every registry client of the project is made there. The credentials are taken out of the
+URL, so :attr:`RegistryClient.url` (used in messages) never shows them, and stay a
+:class:`~pydantic.SecretStr` until handed to httpx.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
+from pydantic import SecretStr
+
+from brokerapp.model.settings import Settings
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 #: Seconds one registry request may take.
@@ -58,13 +77,32 @@ class RegistryClient:
     ----------
     url : str
         Base URL of the Confluent-compatible API (the ``registry_url`` or
-        ``upstream_registry_url`` setting).
+        ``upstream_registry_url`` setting), without credentials.
+    verify : ssl.SSLContext or bool
+        How httpx checks an ``https`` registry's certificate (True: the system store).
+    auth : tuple of (str, str), optional
+        Basic-auth user name and password sent with every request.
+
+    Notes
+    -----
+    Build it with :func:`registry_client` or :func:`open_registry`, which apply the
+    security settings.
     """
 
-    def __init__(self, url: str):
+    def __init__(
+        self,
+        url: str,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        auth: tuple[str, str] | None = None,
+    ):
         self.url = url.rstrip("/")
         self._http = httpx.AsyncClient(
-            base_url=self.url, timeout=REQUEST_TIMEOUT, headers={"Accept": CONTENT_TYPE}
+            base_url=self.url,
+            timeout=REQUEST_TIMEOUT,
+            headers={"Accept": CONTENT_TYPE},
+            verify=verify,
+            auth=httpx.BasicAuth(*auth) if auth else None,
         )
         self._by_id: dict[int, str] = {}
 
@@ -252,6 +290,121 @@ class RegistryClient:
     async def subjects(self) -> list[str]:
         """Return every subject the registry holds."""
         return list(await self._call("GET", "/subjects"))
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    """How to reach one registry.
+
+    Attributes
+    ----------
+    url : str
+        Base URL without user-info.
+    cafile : Path or None
+        The only CA file trusted for an ``https`` URL (None: the system store).
+    extra_cafile : Path or None
+        A CA file trusted besides the system store (the project CA, for the upstream).
+    user_info : SecretStr
+        ``user:password`` for basic auth ("" for none).
+    """
+
+    url: str
+    cafile: Path | None = None
+    extra_cafile: Path | None = None
+    user_info: SecretStr = SecretStr("")
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The basic-auth user name and password, or None."""
+        info = self.user_info.get_secret_value()
+        if not info:
+            return None
+        user, _, password = info.partition(":")
+        return user, password
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Return the TLS context for an ``https`` URL (host names checked)."""
+        if self.cafile is not None:
+            return ssl.create_default_context(cafile=str(self.cafile))
+        context = ssl.create_default_context()
+        if self.extra_cafile is not None:
+            context.load_verify_locations(cafile=str(self.extra_cafile))
+        return context
+
+
+def split_user_info(url: str) -> tuple[str, SecretStr]:
+    """Return a URL without its user-info, and that user-info (``user:password`` or "")."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, SecretStr("")
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    info = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return urlunsplit(parts._replace(netloc=netloc)), SecretStr(info)
+
+
+def url_access(url: str) -> RegistryAccess:
+    """Return the access of a bare URL: its own user-info, the system store."""
+    bare, info = split_user_info(url)
+    return RegistryAccess(url=bare, user_info=info)
+
+
+def registry_access(
+    settings: Settings, side: Literal["local", "upstream"] = "local"
+) -> RegistryAccess:
+    """Return how to reach the local or the upstream registry from the settings.
+
+    The ``*_basic_auth_user_info`` setting wins over the URL's user-info.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``registry_url``, ``registry_ca_file``, ``registry_basic_auth_user_info`` and the
+        ``upstream_`` ones.
+    side : {"local", "upstream"}
+        Which registry.
+    """
+    if side == "local":
+        url, cafile, info = (
+            settings.registry_url,
+            settings.registry_ca_file,
+            settings.registry_basic_auth_user_info,
+        )
+        extra = None
+    else:
+        url, cafile, info = (
+            settings.upstream_registry_url,
+            settings.upstream_registry_ca_file,
+            settings.upstream_registry_basic_auth_user_info,
+        )
+        extra = settings.upstream_cafile if cafile is None else None
+    bare, url_info = split_user_info(url)
+    return RegistryAccess(
+        url=bare,
+        cafile=cafile.resolve() if cafile is not None else None,
+        extra_cafile=extra,
+        user_info=info if info.get_secret_value() else url_info,
+    )
+
+
+def open_registry(access: RegistryAccess | str) -> RegistryClient:
+    """Return a client for a registry access (or a bare URL, see :func:`url_access`)."""
+    if isinstance(access, str):
+        access = url_access(access)
+    verify: ssl.SSLContext | bool = True
+    if urlsplit(access.url).scheme == "https":
+        verify = access.ssl_context()
+    return RegistryClient(access.url, verify=verify, auth=access.auth)
+
+
+def registry_client(
+    settings: Settings, side: Literal["local", "upstream"] = "local"
+) -> RegistryClient:
+    """Return a client of the local or the upstream registry, its security applied."""
+    return open_registry(registry_access(settings, side))
 
 
 def _payload(response: httpx.Response) -> dict:

@@ -932,6 +932,32 @@ class Settings(BaseSettings):
         "settings (e.g. a second filters worker; JSON list in the environment).",
     )
 
+    # --- registry security --- (issue 15 item 2: brokerapp/adapters/registry.py
+    # registry_access/registry_client, brokerapp/tools/services/tls.py ensure_registry_tls).
+    registry_ca_file: Path | None = Field(
+        None,
+        description="CA certificate(s) (PEM) trusted for an `https` `registry_url` "
+        "(Confluent's `schema.registry.ssl` truststore); unset: the system store.",
+    )
+    registry_basic_auth_user_info: SecretStr = Field(
+        SecretStr(""),
+        description="Basic-auth credentials of the local registry, `user:password` "
+        "(Confluent's `basic.auth.user.info`; masked, never logged). Empty: the URL's own "
+        "user-info, if any.",
+    )
+    upstream_registry_ca_file: Path | None = Field(
+        None,
+        description="CA certificate(s) (PEM) trusted for an `https` `upstream_registry_url`; "
+        "unset: the system store plus the upstream Kafka CA (`upstream_ssl_cafile`, default "
+        "the project CA `<home>/tls/ca.pem` when it exists, which also signs the embedded "
+        "registry's certificate when its URL is `https`).",
+    )
+    upstream_registry_basic_auth_user_info: SecretStr = Field(
+        SecretStr(""),
+        description="Basic-auth credentials of the upstream registry, `user:password` "
+        "(Confluent's `basic.auth.user.info`; masked). Empty: the URL's own user-info, if any.",
+    )
+
     @model_validator(mode="after")
     def _apply_upstream_description(self) -> Settings:
         """Take the gateway's upstream settings from ``upstream_description`` when it is set."""
@@ -975,11 +1001,11 @@ class Settings(BaseSettings):
 
     def registry_port(self) -> int:
         """Port of the local registry, from its URL."""
-        return urlparse(self.registry_url).port or 80
+        return _url_port(self.registry_url)
 
     def upstream_registry_port(self) -> int:
         """Port of the upstream registry, from its URL."""
-        return urlparse(self.upstream_registry_url).port or 80
+        return _url_port(self.upstream_registry_url)
 
     @property
     def mariadb_password_path(self) -> Path:
@@ -1046,8 +1072,18 @@ class Settings(BaseSettings):
         return _secret(self.web_token, self.web_token_file)
 
     def masked(self) -> dict:
-        """Return the effective settings as JSON-ready values, secrets masked."""
-        return self.model_dump(mode="json")
+        """Return the effective settings as JSON-ready values, secrets masked.
+
+        A password in a URL's user-info (the registry URLs accept one) is masked too.
+        """
+        shown = self.model_dump(mode="json")
+        for name in URL_FIELDS:
+            shown[name] = _mask_url(shown[name])
+        return shown
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, _mask_url(value) if name in URL_FIELDS else value
 
 
 def _secret(value: SecretStr, path: Path | None) -> SecretStr:
@@ -1056,6 +1092,25 @@ def _secret(value: SecretStr, path: Path | None) -> SecretStr:
         return value
     lines = path.read_text().splitlines()
     return SecretStr(lines[0].strip() if lines else "")
+
+
+#: URL settings that may carry ``user:password@`` (masked when shown).
+URL_FIELDS = ("registry_url", "upstream_registry_url", "streams_registry_url")
+
+
+def _mask_url(url: str) -> str:
+    """Return a URL with the password of its user-info replaced by asterisks."""
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.split(':', 1)[0]}:**********@{host}").geturl()
+
+
+def _url_port(url: str) -> int:
+    """Return the port of a URL (its scheme's default when it names none)."""
+    parts = urlparse(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _port_of(address: str) -> int:

@@ -40,7 +40,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from brokerapp.adapters.cutouts import cutouts_key, cutouts_topic_config
-from brokerapp.adapters.registry import RegistryClient
+from brokerapp.adapters.registry import registry_client
 from brokerapp.model.alert import Alert
 from brokerapp.model.profiles import UnknownSurveyError
 from brokerapp.model.settings import Settings
@@ -130,7 +130,7 @@ class BranchRuntime:
         self.app = app
         self.settings = settings
         self.branch = branch
-        self.registry = RegistryClient(settings.registry_url)
+        self.registry = registry_client(settings)
         self.codec = ConfluentCodec(self.registry, SchemaCache())
         # Declared (created if missing) before the worker subscribes: Faust ignores a missing
         # topic it subscribes to. The buffer gets the gateway's own partitions and settings,

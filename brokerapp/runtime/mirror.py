@@ -87,7 +87,7 @@ from brokerapp.adapters.kafka_security import (
     check_group,
     upstream_security,
 )
-from brokerapp.adapters.registry import RegistryClient, RegistryError
+from brokerapp.adapters.registry import RegistryClient, RegistryError, registry_client
 from brokerapp.domain.remap import (
     SchemaIdMap,
     combined_pattern,
@@ -461,8 +461,8 @@ class Mirror(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self.pattern = combined_pattern(settings.gateway_topic_patterns)
-        self.upstream_registry = RegistryClient(settings.upstream_registry_url)
-        self.local_registry = RegistryClient(settings.registry_url)
+        self.upstream_registry = registry_client(settings, "upstream")
+        self.local_registry = registry_client(settings)
         self.resolver = SchemaResolver(
             self.upstream_registry,
             self.local_registry,

@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from brokerapp.adapters.registry import split_user_info
 from brokerapp.domain.filters import filter_classes
 from brokerapp.model.settings import Settings
 from brokerapp.model.streams import DESCRIPTION_FORMAT, validate_description
@@ -89,7 +90,7 @@ class OutputStream:
 
 
 def _registry(settings: Settings, subject: str) -> dict[str, Any]:
-    url = settings.streams_registry_url or settings.registry_url
+    url = split_user_info(settings.streams_registry_url or settings.registry_url)[0]
     return {"type": "registry", "registry": url, "subject": subject}
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from brokerapp.adapters.idtable import read_id_table, schema_ids_topic, write_id_table
-from brokerapp.adapters.registry import RegistryClient, RegistryError
+from brokerapp.adapters.registry import RegistryError, registry_access, registry_client
 from brokerapp.domain.federation import (
     FederationError,
     build_export,
@@ -54,7 +54,7 @@ def _site(settings: Settings) -> dict[str, Any]:
         "alerts_topic": settings.alerts_topic,
         "subject": f"{settings.alerts_topic}-value",
         "bootstrap": settings.kafka_bootstrap,
-        "registry_url": settings.registry_url,
+        "registry_url": registry_access(settings).url,
     }
 
 
@@ -80,20 +80,20 @@ async def export_document(settings: Settings) -> dict[str, Any]:
     topic = schema_ids_topic(settings.app_prefix)
     table = await asyncio.to_thread(read_id_table, settings.kafka_bootstrap, topic)
     schemas: dict[int, str] = {}
-    async with RegistryClient(settings.registry_url) as registry:
+    async with registry_client(settings) as registry:
         for local_id in sorted({int(value["local"]) for value in table.values()}):
             try:
                 schemas[local_id] = await registry.get_schema(local_id)
             except KeyError as exc:
                 raise FederationError(
-                    f"local ID {local_id} of {topic} is unknown to {settings.registry_url}"
+                    f"local ID {local_id} of {topic} is unknown to {registry.url}"
                 ) from exc
     for key, value in table.items():
         recorded = value.get("schema")
         local_id = int(value["local"])
         if recorded and fingerprint_of(recorded) != fingerprint_of(schemas[local_id]):
             raise FederationError(
-                f"{key}: {settings.registry_url} holds a different schema under local ID "
+                f"{key}: {registry.url} holds a different schema under local ID "
                 f"{local_id} than {topic} recorded (registry rebuilt?)"
             )
     return build_export(table, schemas, _site(settings))
@@ -163,7 +163,7 @@ async def import_document(
     report = ImportReport(subject or f"{settings.alerts_topic}-value", topic, reused=plan.reused)
     if not plan.register:
         return report
-    async with RegistryClient(settings.registry_url) as registry:
+    async with registry_client(settings) as registry:
         for n, entry in enumerate(plan.register):
             try:
                 local_id = await registry.register(report.subject, entry.schema)
@@ -171,7 +171,7 @@ async def import_document(
                 if exc.status >= 500:
                     raise
                 raise FederationError(
-                    f"schema ID {entry.local_id}: {settings.registry_url} refuses it under "
+                    f"schema ID {entry.local_id}: {registry.url} refuses it under "
                     f"{report.subject}: {exc}"
                 ) from exc
             report.registered[entry.local_id] = local_id

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
 
-from brokerapp.adapters.registry import RegistryClient
+from brokerapp.adapters.registry import RegistryAccess, RegistryClient, open_registry
 from brokerapp.model.profiles import AlertView, view
 from brokerapp.wire.codecs import ConfluentCodec, DecodeError, InlineCodec, SchemaCache, detect_mode
 
@@ -79,7 +79,7 @@ class AlertDecoder:
 
 async def tail(
     bootstrap: str,
-    registry_url: str,
+    registry_url: str | RegistryAccess,
     topics: list[str] | None = None,
     pattern: str | None = None,
     count: int | None = None,
@@ -93,7 +93,7 @@ async def tail(
     ----------
     bootstrap : str
         Kafka bootstrap servers.
-    registry_url : str
+    registry_url : str or RegistryAccess
         Confluent-compatible registry base URL.
     topics : list of str, optional
         Topics to read.
@@ -127,7 +127,7 @@ async def tail(
     else:
         consumer.subscribe(topics=topics or [])
     report = TailReport()
-    async with RegistryClient(registry_url) as registry:
+    async with open_registry(registry_url) as registry:
         decoder = AlertDecoder(registry)
         await consumer.start()
         try:

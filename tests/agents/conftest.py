@@ -34,5 +34,5 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> SchemaRegistryStandIn:
     Apps built after this fixture decode through the stand-in.
     """
     stand_in = SchemaRegistryStandIn()
-    monkeypatch.setattr("brokerapp.runtime.branch.RegistryClient", lambda url: stand_in)
+    monkeypatch.setattr("brokerapp.runtime.branch.registry_client", lambda settings: stand_in)
     return stand_in

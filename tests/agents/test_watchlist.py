@@ -84,7 +84,7 @@ class Capture(Producer):
 @pytest.fixture
 def registry(monkeypatch):
     stand_in = Registry()
-    monkeypatch.setattr("brokerapp.runtime.branch.RegistryClient", lambda url: stand_in)
+    monkeypatch.setattr("brokerapp.runtime.branch.registry_client", lambda settings: stand_in)
     return stand_in
 
 

@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from brokerapp.adapters.kafka_admin import ensure_topics
-from brokerapp.adapters.registry import RegistryClient
+from brokerapp.adapters.registry import registry_client
 from brokerapp.wire.codecs import ConfluentCodec, SchemaCache, frame
 
 from .workers import GatewayRun
@@ -80,7 +80,7 @@ def send_upstream(settings, topic, values, headers=None):
 
 
 async def register_upstream(settings, topic, schema):
-    async with RegistryClient(settings.upstream_registry_url) as registry:
+    async with registry_client(settings, "upstream") as registry:
         return await registry.register(f"{topic}-value", schema)
 
 
@@ -162,7 +162,7 @@ async def test_three_daily_topics_merge_into_one_keyed_locally_decodable_topic(s
     assert sorted(origin(m) for m in messages) == sorted(sent)
 
     # Every schema ID is the local registry's, and the local registry alone decodes them.
-    async with RegistryClient(settings.registry_url) as local:
+    async with registry_client(settings) as local:
         local_lsst_id = await local.lookup(f"{gateway.alerts}-value", read_file(LSST_FILES[0])[1])
         codec = ConfluentCodec(local, SchemaCache())
         decoded = [(m, (await codec.decode(m.value()))) for m in messages]
@@ -290,7 +290,7 @@ async def test_registry_outage_pauses_then_mirrors_everything_without_dead_lette
         upstream_id = await register_upstream(settings, topic, read_file(LSST_FILES[0])[1])
         lsst, _records = lsst_values(upstream_id)
         gateway.env_overrides.update(
-            BROKER_UPSTREAM_REGISTRY_URL=f"http://127.0.0.1:{proxy.port}{upstream.path}",
+            BROKER_UPSTREAM_REGISTRY_URL=f"{upstream.scheme}://127.0.0.1:{proxy.port}{upstream.path}",
             BROKER_GATEWAY_RETRY_BACKOFF="0.2",
             BROKER_GATEWAY_RETRY_BACKOFF_MAX="1",
             BROKER_GATEWAY_RETRY_ATTEMPTS="1000",

@@ -171,6 +171,9 @@ class Pipeline:
             "BROKER_WEB_TOKEN": f"web-{uuid.uuid4().hex}",
             "BROKER_SMTP_PASSWORD": f"smtp-{uuid.uuid4().hex}",
             "BROKER_EMAIL_UNSUBSCRIBE_SECRET": f"unsub-{uuid.uuid4().hex}",
+            # Sent as basic auth to the local registry (Apicurio, auth off, ignores it).
+            "BROKER_REGISTRY_BASIC_AUTH_USER_INFO": f"broker:reg-{uuid.uuid4().hex}",
+            "BROKER_UPSTREAM_REGISTRY_BASIC_AUTH_USER_INFO": f"broker:upreg-{uuid.uuid4().hex}",
         }
         self.settings = settings
         self.runs = {}
@@ -490,6 +493,10 @@ async def test_no_worker_prints_a_secret_in_its_log_or_status(pipeline, alerts):
         "web token": pipeline.env["BROKER_WEB_TOKEN"],
         "smtp password": pipeline.env["BROKER_SMTP_PASSWORD"],
         "unsubscribe secret": pipeline.env["BROKER_EMAIL_UNSUBSCRIBE_SECRET"],
+        "registry password": pipeline.env["BROKER_REGISTRY_BASIC_AUTH_USER_INFO"].split(":")[1],
+        "upstream registry password": (
+            pipeline.env["BROKER_UPSTREAM_REGISTRY_BASIC_AUTH_USER_INFO"].split(":")[1]
+        ),
     }
     assert secrets["mariadb password"], "the embedded MariaDB runs with a generated password"
     cassandra = pipeline.settings.cassandra_secret().get_secret_value()

@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from brokerapp.adapters.registry import RegistryClient
+from brokerapp.adapters.registry import RegistryClient, registry_client
 from brokerapp.model.settings import Settings
 from brokerapp.runtime.batch import BatchLoop, Outbox, Output
 from brokerapp.runtime.userfilter.process import AlertItem
@@ -162,7 +162,7 @@ class UserFilterRunner:
         if self.state != "new":
             raise RuntimeError(f"runner {self.spec.name} was already started ({self.state})")
         self.state = "starting"
-        self.registry = RegistryClient(self.settings.registry_url)
+        self.registry = registry_client(self.settings)
         self.confluent = ConfluentCodec(self.registry, SchemaCache())
         try:
             await self.supervisor.start()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from brokerapp.model.settings import Settings
+
+if TYPE_CHECKING:
+    from brokerapp.adapters.registry import RegistryAccess
 
 
 def cluster(settings: Settings, upstream: bool) -> tuple[str, str]:
@@ -15,6 +20,13 @@ def cluster(settings: Settings, upstream: bool) -> tuple[str, str]:
     if upstream:
         return settings.upstream_feed_bootstrap, settings.upstream_registry_url
     return settings.kafka_bootstrap, settings.registry_url
+
+
+def cluster_registry(settings: Settings, upstream: bool) -> RegistryAccess:
+    """Return how to reach the registry of the local or the upstream side (its security)."""
+    from brokerapp.adapters.registry import registry_access
+
+    return registry_access(settings, "upstream" if upstream else "local")
 
 
 def store_where(settings: Settings, kind: str) -> str:

@@ -115,13 +115,14 @@ def kafka_name(settings: Settings, bootstrap: str) -> str:
 
 def _registry_name(settings: Settings, url: str) -> tuple[str, str]:
     """Return (name, base URL) of the registry that ``url`` belongs to."""
-    for name, base in (
-        ("schema registry", settings.registry_url),
-        ("upstream schema registry", settings.upstream_registry_url),
-    ):
+    from brokerapp.adapters.registry import split_user_info  # URLs without credentials
+
+    local = split_user_info(settings.registry_url)[0]
+    upstream = split_user_info(settings.upstream_registry_url)[0]
+    for name, base in (("schema registry", local), ("upstream schema registry", upstream)):
         if url.startswith(base.rstrip("/")):
             return name, base
-    return "schema registry", url or settings.registry_url
+    return "schema registry", url or local
 
 
 def _one_line(text: str) -> str:

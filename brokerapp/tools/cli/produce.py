@@ -7,7 +7,7 @@ import time
 import click
 
 from brokerapp.model.settings import Settings
-from brokerapp.tools.cli.common import cluster, store_where
+from brokerapp.tools.cli.common import cluster, cluster_registry, store_where
 from brokerapp.tools.cli.errors import needs_kafka, store_unavailable
 
 
@@ -116,7 +116,7 @@ def produce(
     from tqdm import tqdm
 
     from brokerapp.adapters.kafka_admin import delete_topics, ensure_topics
-    from brokerapp.adapters.registry import RegistryClient
+    from brokerapp.adapters.registry import open_registry
     from brokerapp.tools import produce as prod
 
     if from_db is not None or _given("store", "object_id"):
@@ -130,7 +130,8 @@ def produce(
         raise click.UsageError("give exactly one of --files and --simulate")
     sources = prod.load_files(files) if files else prod.simulate(simulate, lsst_version)
     count = count if count is not None else len(sources)
-    bootstrap, registry_url = cluster(settings, upstream)
+    bootstrap, _url = cluster(settings, upstream)
+    registry_side = cluster_registry(settings, upstream)
     patterns = {"ztf": settings.ztf_topic_pattern, "lsst": settings.lsst_topic_pattern}
     source_topics = [prod.topic_for(s.record, topic, patterns, date) for s in sources]
     if replace:
@@ -145,7 +146,7 @@ def produce(
                 (f"{t}-value", s.schema.fingerprint): s.schema
                 for s, t in zip(sources, source_topics, strict=True)
             }
-            async with RegistryClient(registry_url) as registry:
+            async with open_registry(registry_side) as registry:
                 for (subject, fingerprint), schema in wanted.items():
                     got = await registry.register(subject, schema.raw, schema_id)
                     if schema_id is not None and got != schema_id:

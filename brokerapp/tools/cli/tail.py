@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from brokerapp.model.settings import Settings
-from brokerapp.tools.cli.common import cluster
+from brokerapp.tools.cli.common import cluster, cluster_registry
 from brokerapp.tools.cli.errors import needs_kafka
 
 
@@ -33,11 +33,11 @@ def tail(settings: Settings, topics, pattern, count, idle, upstream, quiet) -> N
 
     if bool(topics) == bool(pattern):
         raise click.UsageError("give --topic or --pattern")
-    bootstrap, registry_url = cluster(settings, upstream)
+    bootstrap, _url = cluster(settings, upstream)
     report = asyncio.run(
         run_tail(
             bootstrap,
-            registry_url,
+            cluster_registry(settings, upstream),
             topics=list(topics),
             pattern=pattern,
             count=count,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from brokerapp.model.settings import Settings
 from brokerapp.tools.services.probes import LOCAL_HOST
+from brokerapp.tools.services.tls import RegistryCertificate
 
 __all__ = [
     "APICURIO_POM",
@@ -200,29 +201,55 @@ def kafka_java(heap: str, kafka_lib: Path) -> list[str]:
     ]
 
 
-def registry_options(cluster: str, port: int, bootstrap: str) -> dict[str, object]:
-    """Return the ``-D`` options of one Apicurio Registry (Kafka-backed storage).
+def registry_options(
+    cluster: str,
+    port: int,
+    bootstrap: str | None,
+    tls: RegistryCertificate | None = None,
+) -> dict[str, object]:
+    """Return the ``-D`` options of one Apicurio Registry.
 
     Parameters
     ----------
     cluster : str
         ``local`` or ``upstream``: names the journal and snapshot topics.
     port : int
-        HTTP port.
-    bootstrap : str
-        Bootstrap servers of the Kafka cluster holding its journal.
+        The port it serves on: HTTP, or HTTPS when ``tls`` is given.
+    bootstrap : str or None
+        Bootstrap servers of the Kafka cluster holding its journal (``kafkasql`` storage);
+        None keeps Apicurio's default in-memory storage (H2), which a restart loses (tests).
+    tls : RegistryCertificate, optional
+        Serve HTTPS only, with this PEM certificate and key (Quarkus'
+        ``quarkus.http.ssl.certificate.*`` and ``quarkus.http.insecure-requests=disabled``);
+        the plain HTTP port then moves to ``port + 1`` and refuses every request.
     """
-    return {
+    options: dict[str, object] = {
         "quarkus.http.port": port,
         "quarkus.http.host": LOCAL_HOST,
         "quarkus.http.limits.max-body-size": REGISTRY_MAX_BODY,
-        "apicurio.storage.kind": "kafkasql",
-        "apicurio.kafkasql.bootstrap.servers": bootstrap,
-        "apicurio.kafkasql.topic": f"_registry-{cluster}-journal",
-        "apicurio.kafkasql.snapshots.topic": f"_registry-{cluster}-snapshots",
         "quarkus.log.level": "WARN",
         'quarkus.log.category."io.apicurio".level': "INFO",
     }
+    if bootstrap is not None:
+        options.update(
+            {
+                "apicurio.storage.kind": "kafkasql",
+                "apicurio.kafkasql.bootstrap.servers": bootstrap,
+                "apicurio.kafkasql.topic": f"_registry-{cluster}-journal",
+                "apicurio.kafkasql.snapshots.topic": f"_registry-{cluster}-snapshots",
+            }
+        )
+    if tls is not None:
+        options.update(
+            {
+                "quarkus.http.port": port + 1,
+                "quarkus.http.ssl-port": port,
+                "quarkus.http.ssl.certificate.files": tls.certificate,
+                "quarkus.http.ssl.certificate.key-files": tls.key,
+                "quarkus.http.insecure-requests": "disabled",
+            }
+        )
+    return options
 
 
 def write_mariadb_cnf(settings: Settings, base: Path, socket_path: Path) -> Path:

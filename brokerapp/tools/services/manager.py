@@ -24,6 +24,7 @@ import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from brokerapp.adapters.sql import sql_name
 from brokerapp.model.settings import Settings
@@ -56,7 +57,7 @@ from brokerapp.tools.services.process import (
     ServiceState,
     Supervisor,
 )
-from brokerapp.tools.services.tls import ensure_upstream_tls
+from brokerapp.tools.services.tls import ensure_registry_tls, ensure_upstream_tls
 from brokerapp.tools.services.upstream_access import (
     grant_upstream_access,
     upstream_client_password,
@@ -181,7 +182,7 @@ class Services(Supervisor):
             _write_private(node_dir / "server.properties", props)
         return nodes
 
-    def registry(self, cluster: str) -> Service:
+    def registry(self, cluster: str, in_memory: bool = False) -> Service:
         """Return the Apicurio Registry service of one side (``local`` or ``upstream``).
 
         Parameters
@@ -189,6 +190,11 @@ class Services(Supervisor):
         cluster : str
             ``local`` (port from ``registry_url``, storage in the local Kafka) or
             ``upstream`` (port from ``upstream_registry_url``, storage in the upstream Kafka).
+            An ``https`` URL makes it serve HTTPS only, with a certificate signed by the
+            project CA (:func:`~brokerapp.tools.services.tls.ensure_registry_tls`).
+        in_memory : bool
+            Keep Apicurio's in-memory storage instead of the Kafka journal (a test's own
+            registry, which must not replay or write the shared journal topics).
 
         Returns
         -------
@@ -203,13 +209,17 @@ class Services(Supervisor):
             bootstrap = self.settings.upstream_feed_bootstrap  # the upstream's own side
         workdir = self.home / f"registry-{cluster}"
         workdir.mkdir(parents=True, exist_ok=True)
+        tls = None
+        if urlparse(url).scheme == "https":
+            tls = ensure_registry_tls(self.home, LOCAL_HOST, cluster)
+        options = registry_options(cluster, port, None if in_memory else bootstrap, tls)
         command = [
             "java",
             f"-Xms{self.settings.registry_heap}",
             f"-Xmx{self.settings.registry_heap}",
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
-            *(f"-D{k}={v}" for k, v in registry_options(cluster, port, bootstrap).items()),
+            *(f"-D{k}={v}" for k, v in options.items()),
             "-jar",
             str(self._apicurio_jar()),
         ]
@@ -219,7 +229,7 @@ class Services(Supervisor):
             port=port,
             command=command,
             cwd=workdir,
-            ready=registry_ready(url),
+            ready=registry_ready(url, tls.ca if tls else None),
         )
 
     def mariadb(self) -> Service:

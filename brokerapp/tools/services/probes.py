@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -72,8 +73,12 @@ def kafka_ready(bootstrap: str, brokers: int) -> Callable[[], bool]:
     return ready
 
 
-def registry_ready(url: str) -> Callable[[], bool]:
-    """Return a probe: the registry's Quarkus readiness endpoint answers 200."""
+def registry_ready(url: str, cafile: Path | None = None) -> Callable[[], bool]:
+    """Return a probe: the registry's Quarkus readiness endpoint answers 200.
+
+    ``cafile`` is the CA that signs an ``https`` registry's certificate (None: the system
+    store).
+    """
     # Apicurio answers /subjects while it is still replaying its Kafka journal after a restart
     # (schemas then 404); its Quarkus readiness endpoint turns 200 only once that is done.
     parts = urlparse(url)
@@ -81,7 +86,10 @@ def registry_ready(url: str) -> Callable[[], bool]:
 
     def ready() -> bool:
         try:
-            return httpx.get(health, timeout=2.0).status_code == 200
+            verify: ssl.SSLContext | bool = True
+            if cafile is not None:
+                verify = ssl.create_default_context(cafile=str(cafile))
+            return httpx.get(health, timeout=2.0, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 
