@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -74,10 +75,12 @@ def samples() -> list[AlertItem]:
 
 
 def in_process(items: list[AlertItem], count: int) -> tuple[float, float]:
-    sys.path.insert(0, str(EXAMPLES / "python"))
-    from bright import Bright  # noqa: PLC0415 - the example is not a package
-
-    bright = Bright()
+    # The example is a file, not a package: load it by path.
+    spec = importlib.util.spec_from_file_location("bright", EXAMPLES / "python" / "bright.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bright = module.Bright()
     bright.setup({})
     records = [item.record for item in items]
     started, cpu = time.perf_counter(), time.process_time()
