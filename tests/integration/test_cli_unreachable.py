@@ -47,6 +47,7 @@ def test_produce_names_the_registry_that_did_not_answer(
     assert done.returncode == 1
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"Error: schema registry at {registry} did not answer (ConnectError: ")
     assert line.endswith(HINT)

@@ -4,6 +4,7 @@ import signal
 import time
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from brokerapp.model.settings import load_settings
@@ -39,8 +40,16 @@ def test_three_brokers_replicate_and_take_writes_with_one_killed(cluster):
         time.sleep(0.2)
     assert len(metadata.brokers) == 3
     assert all(len(p.replicas) == 3 for p in metadata.topics["replicated"].partitions.values())
-    configs = admin.describe_configs([ConfigResource("topic", "replicated")])
-    (config,) = [f.result() for f in configs.values()]
+    # The broker asked may still miss the new topic: ask again until one answers.
+    for attempt in range(50):
+        configs = admin.describe_configs([ConfigResource("topic", "replicated")])
+        try:
+            (config,) = [f.result() for f in configs.values()]
+            break
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or attempt == 49:
+                raise
+            time.sleep(0.2)
     assert config["min.insync.replicas"].value == "2"
 
     assert svc.stop("kafka-local-3", sig=signal.SIGKILL)
